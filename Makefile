@@ -1,0 +1,91 @@
+# openstack_ops.live_migration: the one entry point.
+#   make setup   install what a fresh machine lacks (apt packages, .venv, the collection)
+#   make test    every test tier; fails if any tier fails or could not run
+#   make demo    the main job on the built-in lab (issue 4; needs the lab of issue 3)
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+
+ROOT        := $(abspath .)
+VENV        := $(ROOT)/.venv
+BUILD       := $(ROOT)/.build
+COLLECTIONS := $(BUILD)/collections
+INSTALLED   := $(COLLECTIONS)/ansible_collections/openstack_ops/live_migration
+PY312       ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3) $(shell command -v python3.12 2>/dev/null))
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_FORCE_COLOR ?= false
+
+# Host packages: podman with systemd test hosts (lab-notes), image building, libvirt-python.
+APT_PACKAGES := podman runc containernetworking-plugins iptables debootstrap catatonit uidmap \
+	slirp4netns fuse-overlayfs libvirt-dev pkg-config gcc openssl make git rsync
+
+MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
+ROLES   := $(notdir $(wildcard roles/*))
+SCENARIOS ?= default tls legacy el_family
+
+.PHONY: setup apt venv collection test unit sanity lint docs-render molecule clean help
+
+help:
+	@sed -n '2,5p' Makefile
+
+setup: apt venv collection
+
+apt:
+	missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done)
+	if [ -n "$$missing" ]; then
+	  apt-get update -q
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
+	fi
+
+$(VENV)/.stamp: requirements.txt
+	test -n "$(PY312)" || { echo "Python 3.12 not found (ansible-core 2.21 needs >= 3.12): install it or set PY312=" >&2; exit 1; }
+	[ -x $(VENV)/bin/python ] || $(PY312) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# The collection is installed from its own built tarball, as users get it.
+collection: venv
+	rm -rf $(BUILD)/dist $(INSTALLED)
+	mkdir -p $(BUILD)/dist $(COLLECTIONS)
+	ansible-galaxy collection build --force --output-path $(BUILD)/dist . >/dev/null
+	ansible-galaxy collection install --force --no-deps -p $(COLLECTIONS) $(BUILD)/dist/openstack_ops-live_migration-*.tar.gz >/dev/null
+	echo "installed $$(ls $(BUILD)/dist) into $(COLLECTIONS)"
+
+test: collection
+	tests/run-tiers.sh unit sanity molecule
+
+unit: venv
+	pytest -q tests/unit
+
+# ansible-test sanity on the installed collection, ansible-lint (production profile),
+# and every module and role rendered by ansible-doc.
+sanity: collection
+	cd $(INSTALLED) && ansible-test sanity --venv --python 3.12 --color no
+	cd $(ROOT) && ansible-lint --profile production --offline -q
+	for m in $(MODULES); do ansible-doc -t module openstack_ops.live_migration.$$m >/dev/null || { echo "ansible-doc failed for module $$m" >&2; exit 1; }; done
+	for r in $(ROLES); do ansible-doc -t role openstack_ops.live_migration.$$r >/dev/null || { echo "ansible-doc failed for role $$r" >&2; exit 1; }; done
+	echo "ansible-doc rendered $(words $(MODULES)) modules and $(words $(ROLES)) roles"
+
+# Real systemd hosts under rootful Podman, from images built here (cached by content),
+# on a test network in 198.18.10.0/24 with no NAT and no route out.
+LM_TEST_NETWORK ?= lmtest
+molecule: collection
+	source tools/podman-env.sh
+	export LM_TEST_NETWORK=$(LM_TEST_NETWORK)
+	export LM_IMAGE_HYPERVISOR=$$(tools/image.sh build hypervisor)
+	export LM_IMAGE_ELFAKE=$$(tools/image.sh build elfake)
+	tools/net.sh up $(LM_TEST_NETWORK) 198.18.10.0/24
+	trap 'tools/net.sh down $(LM_TEST_NETWORK)' EXIT
+	cd extensions
+	for s in $(SCENARIOS); do
+	  echo "=== molecule scenario $$s"
+	  start=$$(date +%s)
+	  molecule test -s $$s
+	  echo "=== molecule scenario $$s passed in $$(( $$(date +%s) - start )) s"
+	done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,86 @@
+"""hv-a and hv-b after prepare-compute.yml with tcp_none on socket activation."""
+import configparser
+
+import pytest
+
+ADDR = {"hv-a": "198.18.10.11", "hv-b": "198.18.10.12"}
+PEER = {"hv-a": "hv-b", "hv-b": "hv-a"}
+
+
+def name_of(host):
+    return host.check_output("hostname")
+
+
+def test_libvirtd_conf_has_the_tcp_none_keys(host):
+    conf = host.file("/etc/libvirt/libvirtd.conf").content_string
+    active = [line.strip() for line in conf.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert "listen_tcp = 1" in active
+    assert "listen_tls = 0" in active
+    assert 'auth_tcp = "none"' in active
+    # the fatal all-zero example line must stay commented
+    assert not any(line.startswith("host_uuid") for line in active)
+
+
+def test_no_listen_argument_with_socket_activation(host):
+    args = host.file("/etc/default/libvirtd").content_string
+    assert not [l for l in args.splitlines() if l.strip().startswith("LIBVIRTD_ARGS=") and "--listen" in l]
+
+
+@pytest.mark.parametrize("unit", ["libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket", "libvirtd-tcp.socket"])
+def test_sockets_enabled_and_listening(host, unit):
+    svc = host.service(unit)
+    assert svc.is_enabled
+    assert svc.is_running
+
+
+def test_tls_socket_closed(host):
+    assert not host.service("libvirtd-tls.socket").is_running
+
+
+def test_tcp_socket_bound_to_migration_address_only(host):
+    me = name_of(host)
+    dropin = host.file("/etc/systemd/system/libvirtd-tcp.socket.d/50-openstack-ops-listen.conf")
+    assert dropin.contains("ListenStream=%s:16509" % ADDR[me])
+    listening = host.check_output("ss -Htln 'sport = :16509'")
+    assert "%s:16509" % ADDR[me] in listening
+    assert "0.0.0.0:16509" not in listening and "*:16509" not in listening
+
+
+def test_libvirtd_service_is_not_failed(host):
+    assert host.run("systemctl is-failed libvirtd.service").stdout.strip() != "failed"
+
+
+def test_peer_libvirt_reachable_over_tcp(host):
+    """The real proof: this host's virsh talks to the peer's libvirtd over qemu+tcp."""
+    peer = PEER[name_of(host)]
+    out = host.check_output("timeout 60 virsh -c qemu+tcp://%s/system hostname" % peer)
+    assert out.strip() == peer
+
+
+def _nova(host):
+    cp = configparser.ConfigParser(interpolation=None, strict=False)
+    cp.read_string(host.file("/etc/nova/nova.conf").content_string)
+    return cp
+
+
+def test_nova_conf_has_current_migration_options(host):
+    me = name_of(host)
+    nova = _nova(host)
+    lv = nova["libvirt"]
+    assert lv["live_migration_scheme"] == "tcp"
+    assert lv["live_migration_inbound_addr"] == ADDR[me]
+    assert lv["live_migration_with_native_tls"] == "false"
+    assert lv["live_migration_permit_auto_converge"] == "true"
+    assert lv["live_migration_permit_post_copy"] == "false"
+    assert lv["live_migration_timeout_action"] == "abort"
+    assert nova["DEFAULT"]["max_concurrent_live_migrations"] == "1"
+    for removed in ("block_migration_flag", "live_migration_flag", "live_migration_tunnelled", "live_migration_uri"):
+        assert removed not in lv
+
+
+def test_nova_compute_restarted_after_config(host):
+    """The handler restarted nova-compute after nova.conf changed."""
+    assert host.service("nova-compute").is_running
+    started = host.check_output("systemctl show --timestamp=unix -p ActiveEnterTimestamp --value nova-compute")
+    changed = int(host.check_output("stat -c %Y /etc/nova/nova.conf"))
+    assert int(started.lstrip("@")) >= changed
