@@ -18,7 +18,7 @@ export ANSIBLE_FORCE_COLOR ?= false
 
 # Host packages: podman with systemd test hosts (lab-notes), image building, libvirt-python.
 APT_PACKAGES := podman runc containernetworking-plugins iptables debootstrap catatonit uidmap \
-	slirp4netns fuse-overlayfs libvirt-dev pkg-config gcc openssl make git rsync
+	slirp4netns fuse-overlayfs libvirt-dev pkg-config gcc openssl make git rsync shellcheck
 
 MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
@@ -62,23 +62,38 @@ unit: venv
 
 # ansible-test sanity on the installed collection, ansible-lint (production profile),
 # and every module and role rendered by ansible-doc.
+# ansible-test --venv bootstraps pip with a get-pip script from a host this machine cannot
+# reach; its documented way out is a script saved in its cache: tests/sanity/get-pip-offline.py
+# (ensurepip, then pip install from PyPI). ansible-test sees only the collections of its own
+# collection root, so openstack.cloud (whose doc fragment the modules use) is copied beside
+# ours, and it lists files through git, so the installed tree gets a throw-away repository.
+ANSIBLE_TEST_PIP := $(shell $(VENV)/bin/python -c "import re,ansible_test,os;print(re.search(r\"pip='([0-9.]+)'\",open(os.path.join(os.path.dirname(ansible_test.__file__),'_internal','python_requirements.py')).read()).group(1).replace('.','_'))" 2>/dev/null)
 sanity: collection
-	cd $(INSTALLED) && ansible-test sanity --venv --python 3.12 --color no
-	cd $(ROOT) && ansible-lint --profile production --offline -q
+	mkdir -p $(HOME)/.ansible/test/cache
+	test -n "$(ANSIBLE_TEST_PIP)" || { echo "cannot read ansible-test's pip version" >&2; exit 1; }
+	cp tests/sanity/get-pip-offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
+	rm -rf $(COLLECTIONS)/ansible_collections/openstack/cloud
+	mkdir -p $(COLLECTIONS)/ansible_collections/openstack
+	cp -r $$($(VENV)/bin/python -c 'import ansible_collections.openstack.cloud as c;print(list(c.__path__)[0])') $(COLLECTIONS)/ansible_collections/openstack/cloud
+	cd $(INSTALLED)
+	git init -q . && printf 'tests/output/\n' > .gitignore && git add -A >/dev/null
+	ansible-test sanity --venv --python 3.12 --color no
+	cd $(ROOT)
+	ansible-lint --profile production --offline -q
 	for m in $(MODULES); do ansible-doc -t module openstack_ops.live_migration.$$m >/dev/null || { echo "ansible-doc failed for module $$m" >&2; exit 1; }; done
 	for r in $(ROLES); do ansible-doc -t role openstack_ops.live_migration.$$r >/dev/null || { echo "ansible-doc failed for role $$r" >&2; exit 1; }; done
 	echo "ansible-doc rendered $(words $(MODULES)) modules and $(words $(ROLES)) roles"
 
 # Real systemd hosts under rootful Podman, from images built here (cached by content),
 # on a test network in 198.18.10.0/24 with no NAT and no route out.
-LM_TEST_NETWORK ?= lmtest
+LM_TEST_NETWORK ?= lmmol
 molecule: collection
 	source tools/podman-env.sh
 	export LM_TEST_NETWORK=$(LM_TEST_NETWORK)
 	export LM_IMAGE_HYPERVISOR=$$(tools/image.sh build hypervisor)
 	export LM_IMAGE_ELFAKE=$$(tools/image.sh build elfake)
 	tools/net.sh up $(LM_TEST_NETWORK) 198.18.10.0/24
-	trap 'tools/net.sh down $(LM_TEST_NETWORK)' EXIT
+	trap '$(ROOT)/tools/net.sh down $(LM_TEST_NETWORK)' EXIT
 	cd extensions
 	for s in $(SCENARIOS); do
 	  echo "=== molecule scenario $$s"

@@ -13,7 +13,7 @@ module: migration_preflight
 short_description: Check from one compute node that its peers are ready for live migration
 version_added: "0.1.0"
 author:
-  - openstack_ops developers
+  - openstack_ops developers (@openstack-ops)
 description:
   - Runs on a compute node and checks each peer compute node the way a live migration will
     use it, without changing anything.
@@ -80,8 +80,10 @@ notes:
   - Read-only; check mode runs the same probes.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

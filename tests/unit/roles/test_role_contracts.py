@@ -46,5 +46,5 @@ def test_every_variable_is_described_and_prefixed(role):
 
 
 def test_docs_roles_md_is_generated_from_the_specs():
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "gen_role_docs.py"), "--check"])
-    assert res.returncode == 0, "docs/roles.md is stale: run python tests/gen_role_docs.py"
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_role_docs.py"), "--check"], check=False)
+    assert res.returncode == 0, "docs/roles.md is stale: run python tools/gen_role_docs.py"

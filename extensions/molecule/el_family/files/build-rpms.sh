@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Builds DUMMY RPMs (no payload but metadata, and a unit file or repo file where noted) and
 # two local repositories, for the fake EL7 host only:
 #   /srv/repos/base     qemu-kvm, qemu-kvm-common, qemu-img 1.5.3 (EL7's stock builds),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write docs/roles.md from every role's meta/argument_specs.yml (the one source of truth).
 
-    python tests/gen_role_docs.py          # rewrite docs/roles.md
-    python tests/gen_role_docs.py --check  # exit 1 when docs/roles.md is stale
+    python tools/gen_role_docs.py          # rewrite docs/roles.md
+    python tools/gen_role_docs.py --check  # exit 1 when docs/roles.md is stale
 """
 import os
 import sys
@@ -28,7 +28,7 @@ def _md(value):
 def render():
     roles = sorted(os.listdir(os.path.join(ROOT, "roles")), key=lambda r: (ORDER.index(r) if r in ORDER else 99, r))
     out = ["# Roles and their variables", "",
-           "Generated from each role's `meta/argument_specs.yml` by `tests/gen_role_docs.py`;",
+           "Generated from each role's `meta/argument_specs.yml` by `tools/gen_role_docs.py`;",
            "a unit test fails when this file and the specs disagree. The roles run in this order in",
            "`playbooks/prepare-compute.yml`: validation of all of them first, preflight, then",
            "qemu_kvm_ev, libvirt_listener and nova_migration one batch (`prepare_compute_serial`,",
