@@ -1,0 +1,673 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, openstack_ops developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One live migration: check, trigger, watch, verify, and handle a timeout.
+
+``LiveMigration`` gets its collaborators injected (a NovaApi, a factory of
+libvirt readers, a Timeline, a monotonic clock and a sleep function), so its
+whole decision flow runs in unit tests with fakes. It returns the module's
+result dict, or raises OperatorError whose ``details`` are the same dict.
+
+Success needs all three: the migration record is 'completed', the server's
+host is the destination, and the server is ACTIVE (PAUSED if it was paused
+before). Nothing else -- not the server status alone, not libvirt -- makes
+a success.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils import microversion
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError, OperatorError
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import (
+    fmt_duration, progress_core, progress_line, summary_line)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.hints import hints_for
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import (
+    JobTracker, LibvirtUnavailable, eta_s, rate_bps, render_uri, summarise_job)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import (
+    PROGRESS_FIELDS, capacity_shortfalls, event_reasons, flavor_resources)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import SampleBuffer, Timeline
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import (
+    adaptive_interval, clock, host_changed, migration_completed, migration_finished, migration_status,
+    server_problems, server_settled, stalled, success_problems, suspect_block_migration, wait_for)
+
+SETTLE_TIMEOUT_S = 60.0         # after a final migration status: Nova finishing with the server
+ABORT_GRACE_S = 120.0           # after an abort request: the migration reaching a final status
+FORCE_COMPLETE_GRACE_S = 300.0  # after force-complete: the paused guest's last copy
+STALL_WINDOW_S = 60.0
+MAX_API_FAILURES = 10           # consecutive transient API failures tolerated while watching
+SETTLE_INTERVAL_S = 0.5
+
+NOVA34_ABORT = (
+    "This is how Nova (measured with nova 34 and the libvirt driver) reports an abort: libvirt "
+    "cancels cleanly and the guest keeps running on the source, but Nova ends the migration "
+    "'error' (not 'cancelled') and puts the server in ERROR, so the next live migration is "
+    "refused (HTTP 409) until the server is reset to active.")
+
+
+def normalise_block_migration(value):
+    """True / False / 'auto' from what a playbook may pass (bool, 'yes', 'auto', ...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == 'auto':
+        return 'auto'
+    if text in ('true', 'yes', 'on', '1', 'y', 't'):
+        return True
+    if text in ('false', 'no', 'off', '0', 'n', 'f'):
+        return False
+    raise ValueError("block_migration must be true, false or auto, not %r" % (value,))
+
+
+def nova_phase(nova, status):
+    if not nova:
+        return None
+    if (nova.get('memory_processed_bytes') or 0) > 0:
+        return 'memory'
+    if (nova.get('disk_total_bytes') or 0) > 0:
+        return 'disk'
+    return 'setup' if status == 'running' else None
+
+
+class ChangeRate(object):
+    """Bytes/s of a counter that is updated in steps (Nova writes the progress of a
+    migration to its database every few seconds): the growth between two changes
+    over the time between the polls that first saw them. Polling faster than the
+    counter changes is what makes this close to the truth."""
+
+    def __init__(self):
+        self.since = None   # (t, value) when the current value was first seen
+        self.bps = None
+
+    def feed(self, t, value):
+        if value is None:
+            return self.bps
+        if self.since is None:
+            self.since = (t, value)
+        elif value != self.since[1]:
+            dt = t - self.since[0]
+            self.bps = (value - self.since[1]) / dt if dt > 0 and value > self.since[1] else None
+            self.since = (t, value)
+        return self.bps
+
+
+def build_sample(t, status, job, prev_job, nova, nova_bps=None):
+    """One progress sample: flat figures from libvirt when it has a running
+    job, else from Nova's progress bytes (with ``nova_bps`` from a ChangeRate);
+    both raw sources kept alongside."""
+    sample = {'t': round(t, 3), 'status': status, 'libvirt': job, 'nova': nova}
+    flat = dict.fromkeys(('phase', 'data_total', 'data_processed', 'data_remaining', 'disk_total', 'disk_processed',
+                          'disk_remaining', 'memory_total', 'memory_processed', 'memory_remaining', 'bps', 'eta_s',
+                          'memory_dirty_bps', 'memory_iteration', 'downtime_ms'))
+    if job:
+        for key in flat:
+            if key in job:
+                flat[key] = job[key]
+        flat['bps'] = rate_bps(prev_job, job)
+        flat['origin'] = 'libvirt'
+    elif nova and any(nova.get(k) for k in PROGRESS_FIELDS):
+        for kind in ('disk', 'memory'):
+            for part in ('total', 'processed', 'remaining'):
+                flat['%s_%s' % (kind, part)] = nova.get('%s_%s_bytes' % (kind, part))
+        for part in ('total', 'processed', 'remaining'):
+            values = [flat['disk_' + part], flat['memory_' + part]]
+            flat['data_' + part] = sum(v for v in values if v) if any(v is not None for v in values) else None
+        flat['phase'] = nova_phase(nova, status)
+        flat['bps'] = nova_bps
+        flat['origin'] = 'nova'
+    else:
+        flat['origin'] = None
+    flat['eta_s'] = eta_s(flat['data_remaining'], flat['bps'])
+    if flat['eta_s'] is not None:
+        flat['eta_s'] = round(flat['eta_s'], 1)
+    if flat['bps'] is not None:
+        flat['bps'] = int(flat['bps'])
+    sample.update(flat)
+    sample['line'] = progress_line(sample)
+    return sample
+
+
+def brief_server(server):
+    keys = ('id', 'name', 'status', 'vm_state', 'task_state', 'host', 'node')
+    return dict((k, (server or {}).get(k)) for k in keys)
+
+
+class LiveMigration(object):
+
+    def __init__(self, api, params, reader_factory=None, timeline=None, monotonic=time.monotonic, sleep=time.sleep):
+        self.api = api
+        self.p = dict(params)
+        self.p['block_migration'] = normalise_block_migration(self.p.get('block_migration', True))
+        self.reader_factory = reader_factory
+        self.timeline = timeline or Timeline(None)
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.warnings = []
+        self.result = {'changed': False, 'ok': False, 'server': None, 'source_host': None, 'dest_host': None,
+                       'migration': None, 'elapsed_s': None, 'job': None, 'samples': [], 'sample_count': 0,
+                       'events': [], 'hints': [], 'microversion': None, 'timed_out': False,
+                       'on_timeout_action': None, 'recovered': False, 'suspect_block_migration': False,
+                       'stalled': False, 'request_id': None, 'libvirt_uri': None, 'server_host': None}
+        # watch state
+        self.source_reader = None
+        self.tracker = JobTracker()
+        self.buffer = SampleBuffer(self.p.get('max_samples') or 200)
+        self.migration = None
+        self.points = []
+        self.last_sample = None
+        self.nova_rate = ChangeRate()
+        self.libvirt_warned = False
+        self.t0 = None
+
+    # ------------------------------------------------------------ helpers
+    def _clock(self, total, interval):
+        return clock(total, interval, self.monotonic, self.sleep)
+
+    def warn(self, text):
+        if text not in self.warnings:
+            self.warnings.append(text)
+            self.timeline.write('event', t=self.elapsed(), name='warning', text=text)
+
+    def elapsed(self):
+        return None if self.t0 is None else round(self.monotonic() - self.t0, 3)
+
+    def fail(self, msg, reasons=(), hints=True):
+        """Raise the OperatorError; known causes in msg/reasons add hints (hints=False: our own
+        message already says what to do, and a table match would mislead)."""
+        hints = hints_for([msg] + list(reasons)) if hints else []
+        self.result['hints'] = hints
+        if hints:
+            msg = msg.rstrip() + ' Hint: ' + ' '.join(hints)
+        self.result['samples'] = self.buffer.items()
+        self.result['sample_count'] = self.buffer.count
+        details = dict(self.result, warnings=list(self.warnings))
+        details.pop('msg', None)
+        raise OperatorError(msg, **details)
+
+    def who(self, server=None):
+        server = server or self.result.get('server') or {}
+        return '%s (%s)' % (server.get('name'), server.get('id')) if server.get('name') else str(server.get('id'))
+
+    # ------------------------------------------------------------ entry
+    def execute(self, check_mode=False):
+        """run() plus the timeline's first and last records, and clean-up."""
+        self.timeline.write('event', t=None, name='checking', server=self.p.get('server'),
+                            target_host=self.p.get('target_host'))
+        try:
+            result = self.run(check_mode)
+            result['warnings'] = list(self.warnings)
+            result['msg'] = result.get('msg') or summary_line(result)
+            self.timeline.write('result', **self._record(result))
+            return result
+        except OperatorError as e:
+            record = dict(e.details, msg=e.msg, ok=False)
+            self.timeline.write('result', **self._record(record))
+            raise
+        except NovaError as e:
+            self.result['samples'] = self.buffer.items()
+            self.result['sample_count'] = self.buffer.count
+            tail = (' The live migration was requested and may still be running: follow it with '
+                    'live_migration_info.' if self.result.get('changed') else ' Nothing was changed.')
+            details = dict(self.result)
+            details.update(hints=hints_for([e.msg]), warnings=list(self.warnings))
+            err = OperatorError(e.msg + tail, **details)
+            self.timeline.write('result', **self._record(dict(details, msg=err.msg, ok=False)))
+            raise err
+        except Exception as e:
+            # a bug: still end the timeline with a result, so that its readers stop waiting
+            self.timeline.write('result', ok=False, changed=self.result.get('changed'), server=self.result.get('server'),
+                                msg='internal error in live_migrate: %r' % (e,), summary='internal error: %r' % (e,))
+            raise
+        finally:
+            for reader in (self.source_reader,):
+                if reader is not None:
+                    reader.close()
+            self.timeline.close()
+
+    @staticmethod
+    def _record(result):
+        record = dict(result)
+        record.pop('samples', None)  # the samples are already in the file, one per line
+        record['summary'] = summary_line(record)
+        return record
+
+    def run(self, check_mode=False):
+        p = self.p
+        min_v, max_v = self.api.versions()
+        server = self.api.find_server(p['server'])
+        if server is None:
+            self.fail('No server is named or has the ID %r (all projects were searched). Check the name, '
+                      'or pass the server ID. Nothing was changed.' % p['server'])
+        self.result.update(server=brief_server(server), source_host=server['host'], server_host=server['host'])
+        if not server['host']:
+            self.fail("Nova does not show which host %s runs on (OS-EXT-SRV-ATTR:host is hidden): live "
+                      "migration needs admin credentials. Nothing was changed." % self.who(server))
+        target = p.get('target_host')
+        if target and server['host'] == target:
+            self.result.update(ok=True, changed=False, dest_host=target,
+                               msg='%s is already on %s: nothing to do.' % (self.who(server), target))
+            return self.result
+        problems = server_problems(server)
+        if problems:
+            self.fail('Cannot live-migrate %s: %s Nothing was changed.' % (self.who(server), ' '.join(problems)))
+        try:
+            plan = microversion.choose(min_v, max_v, target, p['block_migration'])
+        except ValueError as e:
+            self.fail('%s Nothing was changed.' % e)
+        problem = microversion.on_timeout_problem(p['on_timeout'], max_v)
+        if problem:
+            self.fail('%s Nothing was changed.' % problem)
+        self.result['microversion'] = plan['microversion']
+        if not plan['features']['progress_bytes']:
+            self.warn('The compute API stops at %s: Nova reports no progress bytes before 2.23.' % plan['max'])
+        if target:
+            self.check_target(server, target)
+            self.check_capacity(server, target)
+        self.source_reader = self.open_source_libvirt(server)
+        if check_mode:
+            self.result.update(
+                ok=True, changed=True, dest_host=target,
+                plan={'microversion': plan['microversion'], 'body': plan['body'],
+                      'compute_api': {'min': plan['min'], 'max': plan['max']}},
+                msg='Would live-migrate %s from %s to %s (block_migration=%s, compute API %s).' % (
+                    self.who(server), server['host'], target or "a host the scheduler picks",
+                    p['block_migration'], plan['microversion']))
+            return self.result
+        return self.migrate(server, plan)
+
+    # ------------------------------------------------------------ preflight
+    def check_target(self, server, target):
+        service = self.api.compute_service(target)
+        if service is None:
+            hosts = self.api.compute_hosts()
+            self.fail('target_host %r is not a nova-compute host. Known compute hosts: %s. Nothing was changed.'
+                      % (target, ', '.join(hosts) or 'none'))
+        if service['state'] != 'up' or service['forced_down']:
+            forced = ', forced down' if service['forced_down'] else ''
+            self.fail('The nova-compute service on %s is down (state=%s%s): start it, or pick another '
+                      'target_host. Nothing was changed.' % (target, service['state'], forced))
+        if service['status'] != 'enabled':
+            self.fail('The nova-compute service on %s is disabled%s: enable it (openstack compute service set '
+                      '--enable %s nova-compute) or pick another target_host. Nothing was changed.' % (
+                          target, ' (%s)' % service['disabled_reason'] if service['disabled_reason'] else '', target))
+
+    def check_capacity(self, server, target):
+        flavor = server.get('flavor') or {}
+        if not (flavor.get('vcpus') or flavor.get('ram')):
+            self.warn('The flavor details of %s are not embedded in the server (compute API < 2.47): '
+                      'capacity on %s not checked in placement; the scheduler still checks it.' % (self.who(server), target))
+            return
+        try:
+            hyp_id, node = self.api.hypervisor(target)
+            if node is None:
+                self.warn('No hypervisor found for %s: capacity not checked in placement.' % target)
+                return
+            rp_id, rp_name = self.api.resource_provider(node, hyp_id)
+            if rp_id is None:
+                self.warn('No placement resource provider named %s: capacity not checked.' % node)
+                return
+            inventories = self.api.inventories(rp_id)
+            usages = self.api.usages(rp_id)
+        except NovaError as e:
+            self.warn('Capacity on %s not checked in placement: %s' % (target, e.msg))
+            return
+        cpu_class = 'PCPU' if 'PCPU' in inventories else 'VCPU'
+        wanted = flavor_resources(flavor, server.get('volume_backed'), cpu_class)
+        problems, unchecked = capacity_shortfalls(wanted, inventories, usages)
+        if unchecked:
+            self.warn('Placement has no %s inventory on %s: not checked there.' % (', '.join(unchecked), rp_name))
+        if problems:
+            self.fail('The flavor %s of %s does not fit on %s (placement resource provider %s): %s. Free capacity '
+                      'there or pick another target_host. Nothing was changed.' % (
+                          flavor.get('name'), self.who(server), target, rp_name, '; '.join(problems)))
+
+    def reader_for(self, host, node=None):
+        uri = render_uri(self.p['libvirt_uri'], host, node)
+        return self.reader_factory(uri)
+
+    def open_source_libvirt(self, server):
+        if not self.p.get('libvirt_uri'):
+            return None
+        try:
+            reader = self.reader_for(server['host'], server.get('node'))
+        except ValueError as e:
+            self.fail('%s. Nothing was changed.' % e)
+        try:
+            state = reader.domain_state(server['id'])
+        except LibvirtUnavailable as e:
+            reader.close()
+            self.fail('libvirt_uri: cannot read the source hypervisor: %s. Check the URI (%s from the template %s), '
+                      'that libvirtd listens there and that this host may connect. Nothing was changed.' % (
+                          e, reader.uri, self.p['libvirt_uri']), hints=False)
+        if state == 'absent':
+            reader.close()
+            self.fail('libvirt at %s has no domain %s: the URI does not reach the hypervisor %s runs on (%s). '
+                      'Nothing was changed.' % (reader.uri, server['id'], self.who(server), server['host']))
+        self.result['libvirt_uri'] = reader.uri
+        return reader
+
+    # ------------------------------------------------------------ migrate
+    def migrate(self, server, plan):
+        p = self.p
+        sid = server['id']
+        self.source_host = server['host']
+        self.paused_before = (server.get('status') or '').upper() == 'PAUSED'
+        known = self.api.migration_ids(sid)
+        self.timeline.write('start', server=brief_server(server), source_host=self.source_host,
+                            target_host=p.get('target_host'), block_migration=p['block_migration'],
+                            microversion=plan['microversion'], timeout=p['timeout'], on_timeout=p['on_timeout'],
+                            libvirt_uri=self.result['libvirt_uri'])
+        try:
+            request_id = self.api.live_migrate(sid, plan['body'], plan['microversion'])
+        except NovaError as e:
+            self.fail('Nova refused to live-migrate %s: %s. Nothing was changed.' % (self.who(server), e.msg))
+        self.t0 = self.monotonic()
+        self.result.update(changed=True, request_id=request_id)
+        self.timeline.write('event', t=0.0, name='requested', request_id=request_id)
+        if not p.get('wait', True):
+            self.migration = self.api.new_migration(sid, known)
+            self.result.update(ok=True, migration=self.migration, dest_host=(self.migration or {}).get('dest_compute'))
+            self.result['msg'] = ('Live migration of %s from %s requested (migration %s, %s); not waiting (wait=false). '
+                                  'Follow it with live_migration_info.' % (
+                                      self.who(server), self.source_host, (self.migration or {}).get('id', '?'),
+                                      migration_status(self.migration) or 'no record yet'))
+            return self.result
+
+        finished = self.watch(sid, known, p['timeout'])
+        if finished:
+            return self.conclude(sid)
+        return self.on_timeout(sid, known)
+
+    def interval(self, elapsed):
+        status = migration_status(self.migration)
+        finishing = self.tracker.ended or status in ('post-migrating', 'completed')
+        eta = (self.last_sample or {}).get('eta_s')
+        return adaptive_interval(self.p['poll_interval'], elapsed, eta_s=eta, finishing=finishing)
+
+    def watch(self, sid, known, budget):
+        """Poll until the migration record has a final status: True, or False when the budget ran out."""
+        failures = 0
+        for dummy in self._clock(budget, self.interval):
+            try:
+                self.poll(sid, known)
+                failures = 0
+            except NovaError as e:
+                if not e.transient:
+                    raise
+                failures += 1
+                self.warn('Nova did not answer (%s); retrying.' % e.msg)
+                if failures > MAX_API_FAILURES:
+                    self.fail('Lost contact with Nova while watching the migration of %s: %s. The migration may '
+                              'still be running: follow it with live_migration_info.' % (self.who(), e.msg))
+                continue
+            if migration_finished(self.migration):
+                return True
+        return False
+
+    def poll(self, sid, known):
+        t = self.elapsed()
+        if self.migration is None:
+            self.migration = self.api.new_migration(sid, known)
+            if self.migration is not None:
+                self.timeline.write('event', t=t, name='migration', id=self.migration.get('id'),
+                                    status=self.migration.get('status'), dest=self.migration.get('dest_compute'))
+        if self.migration is not None:
+            mid = self.migration['id']
+            fresh = None
+            if not migration_finished(self.migration):
+                fresh = self.api.in_progress(sid, mid)
+            if fresh is None:
+                fresh = self.api.migration_record(sid, mid)
+            before = migration_status(self.migration)
+            for key, value in (fresh or {}).items():
+                if value is not None:
+                    self.migration[key] = value
+            if migration_status(self.migration) != before:
+                self.timeline.write('event', t=t, name='status', status=self.migration.get('status'))
+        job = prev_job = None
+        if self.source_reader is not None and not self.tracker.ended:
+            reading = self.source_reader.read(sid)
+            prev_job = self.tracker.last
+            job = self.tracker.feed(reading)
+            if reading.kind == 'error' and not self.libvirt_warned:
+                self.libvirt_warned = True
+                self.warn('libvirt on the source: %s (progress continues from Nova alone until it answers).' % reading.message)
+        nova = nova_bps = None
+        if self.migration is not None:
+            nova = dict((k, self.migration.get(k)) for k in PROGRESS_FIELDS)
+            done = [nova.get('disk_processed_bytes'), nova.get('memory_processed_bytes')]
+            nova_bps = self.nova_rate.feed(t, sum(v for v in done if v) if any(v is not None for v in done) else None)
+        sample = build_sample(t, migration_status(self.migration) or 'requested', job, prev_job, nova, nova_bps)
+        self.last_sample = sample
+        self.buffer.add(sample)
+        self.timeline.write('sample', **sample)
+        if sample.get('data_remaining') is not None and sample.get('origin') == 'libvirt':
+            self.points.append((t, sample['data_remaining']))
+            if not self.result['stalled'] and stalled(self.points, STALL_WINDOW_S):
+                self.result['stalled'] = True
+                self.warn('The migration of %s is not converging: no new low in data remaining for %d s (%s). '
+                          'The guest dirties memory faster than it is copied: raise live_migration_bandwidth, '
+                          'enable live_migration_permit_auto_converge or post-copy, or use on_timeout=force_complete.'
+                          % (self.who(), STALL_WINDOW_S, progress_core(sample)))
+        return sample
+
+    def settle(self, sid, predicate, budget=SETTLE_TIMEOUT_S):
+        ok, server, dummy = wait_for(lambda: self.api.get_server(sid), predicate, budget, SETTLE_INTERVAL_S, self._clock)
+        return ok, server
+
+    def conclude(self, sid):
+        """The migration record has a final status: verify, or explain the failure."""
+        m = self.migration
+        if migration_completed(m):
+            dest = m.get('dest_compute')
+            server = self.settle(sid, lambda s: server_settled(s) and host_changed(s, self.source_host))[1]
+            elapsed = self.elapsed()
+            problems = success_problems(m, server, self.source_host, self.paused_before, self.p.get('target_host'))
+            self.result.update(server=brief_server(server), migration=m, elapsed_s=elapsed,
+                               dest_host=dest, server_host=server.get('host'))
+            self.finish_job(sid, dest, m.get('dest_node'))
+            self.result['events'] = self.events(sid)
+            if problems:
+                self.fail('Nova reports migration %s of %s completed, but %s. This is NOT a successful migration: '
+                          'check the server (openstack server show %s) and the guest on both hosts.' % (
+                              m.get('id'), self.who(server), '; '.join(problems), sid))
+            self.result['ok'] = True
+            self.check_suspect()
+            self.result['samples'] = self.buffer.items()
+            self.result['sample_count'] = self.buffer.count
+            self.timeline.write('event', t=elapsed, name='verified', host=server.get('host'), status=server.get('status'))
+            return self.result
+        server = self.settle(sid, server_settled)[1]
+        self.result.update(server=brief_server(server), migration=m, elapsed_s=self.elapsed(),
+                           dest_host=m.get('dest_compute'), server_host=server.get('host'))
+        action = self.action(sid)
+        reasons = event_reasons(action) if action else []
+        if server.get('fault') and server['fault'] not in ' '.join(reasons):
+            reasons.append('server fault: %s' % server['fault'])
+        self.result['events'] = (action or {}).get('events') or []
+        msg = 'Live migration of %s from %s to %s failed: migration %s ended %r.' % (
+            self.who(server), self.source_host, m.get('dest_compute') or '?', m.get('id'), m.get('status'))
+        if reasons:
+            msg += ' Nova says: %s.' % ' | '.join(r.rstrip('.') for r in reasons)
+        else:
+            msg += (' Nova recorded no reason: see the nova-compute logs on %s and %s for request %s.'
+                    % (self.source_host, m.get('dest_compute') or 'the destination', self.result.get('request_id')))
+        msg += ' ' + self.where(server)
+        self.fail(msg, reasons)
+
+    def where(self, server):
+        text = 'The server is %s (vm_state %s) on %s.' % (server.get('status'), server.get('vm_state'), server.get('host'))
+        if server.get('host') == self.source_host and (server.get('status') or '').upper() in ('ACTIVE', 'PAUSED'):
+            text += ' It still runs on the source: nothing moved.'
+        return text
+
+    def action(self, sid):
+        try:
+            return self.api.action(sid, self.result.get('request_id'))
+        except NovaError as e:
+            self.warn('Could not read the instance action events: %s' % e.msg)
+            return None
+
+    def events(self, sid):
+        action = self.action(sid)
+        return (action or {}).get('events') or []
+
+    def finish_job(self, sid, dest, dest_node):
+        """The final libvirt figures: the destination's completed stats, else our last sample."""
+        if self.source_reader is None:
+            return
+        completed = None
+        if dest:
+            reader = None
+            try:
+                reader = self.reader_for(dest, dest_node)
+                completed = reader.completed(sid)
+            except (ValueError, LibvirtUnavailable):
+                completed = None
+            finally:
+                if reader is not None:
+                    reader.close()
+        self.result['job'] = summarise_job(self.tracker.last, completed, self.tracker.jobs)
+
+    def check_suspect(self):
+        if suspect_block_migration(self.tracker.jobs, self.p['block_migration']):
+            self.result['suspect_block_migration'] = True
+            self.warn('SUSPECT block migration: libvirt never reported a disk byte (disk_total stayed 0 in all %d '
+                      'samples). Without VIR_MIGRATE_NON_SHARED_INC libvirt can report success while the guest '
+                      'arrives on an empty disk. Check the guest and its disk on %s now.'
+                      % (len(self.tracker.jobs), self.result.get('dest_host')))
+
+    # ------------------------------------------------------------ timeout
+    def on_timeout(self, sid, known):
+        p = self.p
+        action = p['on_timeout']
+        m = self.migration
+        self.result.update(timed_out=True, on_timeout_action=action)
+        self.timeline.write('event', t=self.elapsed(), name='timeout', action=action)
+        progress = progress_core(self.last_sample or {})
+        if m is None:
+            server = self.api.get_server(sid)
+            self.result.update(server=brief_server(server), server_host=server.get('host'), elapsed_s=self.elapsed())
+            self.fail('No migration record appeared for %s within %s (request %s). Nothing could be aborted. %s'
+                      % (self.who(server), fmt_duration(p['timeout']), self.result.get('request_id'), self.where(server)))
+        mid = m.get('id')
+        head = 'Timed out after %s waiting for migration %s of %s (status %r; %s).' % (
+            fmt_duration(p['timeout']), mid, self.who(), m.get('status'), progress)
+        if action == 'fail':
+            server = self.api.get_server(sid)
+            self.result.update(server=brief_server(server), server_host=server.get('host'), migration=m,
+                               elapsed_s=self.elapsed())
+            self.fail('%s on_timeout=fail: the migration was left running. Stop it with: openstack server migration '
+                      'abort %s %s; or finish it with: openstack server migration force complete %s %s.'
+                      % (head, sid, mid, sid, mid))
+        if action == 'force_complete':
+            try:
+                self.api.force_complete(sid, mid)
+            except NovaError as e:
+                return self.timeout_refused(sid, known, head, 'force-complete', e)
+            self.timeline.write('event', t=self.elapsed(), name='force_complete')
+            self.warn('%s Requested force-complete: the guest is paused for the last copy.' % head)
+            if self.watch(sid, known, FORCE_COMPLETE_GRACE_S):
+                return self.conclude(sid)
+            server = self.api.get_server(sid)
+            self.result.update(server=brief_server(server), server_host=server.get('host'), migration=self.migration,
+                               elapsed_s=self.elapsed())
+            self.fail('%s Force-complete was requested, but the migration is still %r %s later. %s' % (
+                head, migration_status(self.migration), fmt_duration(FORCE_COMPLETE_GRACE_S), self.where(server)))
+        # abort
+        try:
+            self.api.abort(sid, mid)
+        except NovaError as e:
+            return self.timeout_refused(sid, known, head, 'abort', e)
+        self.timeline.write('event', t=self.elapsed(), name='abort')
+        self.watch(sid, known, ABORT_GRACE_S)
+        if migration_completed(self.migration):
+            self.warn('%s The abort came too late: the migration completed.' % head)
+            return self.conclude(sid)
+        server = self.settle(sid, server_settled)[1]
+        self.after_abort(sid, server, head)
+
+    def timeout_refused(self, sid, known, head, what, error):
+        """Nova refused abort/force-complete: maybe the migration just ended."""
+        self.poll(sid, known)
+        if migration_finished(self.migration):
+            self.warn('%s Nova refused %s (%s): the migration had just ended.' % (head, what, error.msg))
+            return self.conclude(sid)
+        server = self.api.get_server(sid)
+        self.result.update(server=brief_server(server), server_host=server.get('host'), migration=self.migration,
+                           elapsed_s=self.elapsed())
+        self.fail('%s Nova refused the %s: %s. The migration continues (status %r): follow it with '
+                  'live_migration_info. %s' % (head, what, error.msg, migration_status(self.migration), self.where(server)))
+
+    def libvirt_locations(self, sid, dest, dest_node):
+        """(state on source, state on destination) from libvirt, None where unknown."""
+        if self.source_reader is None:
+            return None, None
+        src = dst = None
+        try:
+            src = self.source_reader.domain_state(sid)
+        except LibvirtUnavailable as e:
+            self.warn('libvirt on the source: %s' % e)
+        if dest:
+            reader = None
+            try:
+                reader = self.reader_for(dest, dest_node)
+                dst = reader.domain_state(sid)
+            except (ValueError, LibvirtUnavailable) as e:
+                self.warn('libvirt on the destination: %s' % e)
+            finally:
+                if reader is not None:
+                    reader.close()
+        return src, dst
+
+    def after_abort(self, sid, server, head):
+        m = self.migration
+        dest = m.get('dest_compute')
+        self.result.update(server=brief_server(server), server_host=server.get('host'), migration=m,
+                           elapsed_s=self.elapsed(), dest_host=dest)
+        msg = '%s The migration was aborted (on_timeout=abort) and ended %r. %s' % (
+            head, m.get('status'), self.where(server))
+        nova_error_state = (server.get('vm_state') or '').lower() == 'error' or (server.get('status') or '').upper() == 'ERROR'
+        if migration_status(m) == 'error' and nova_error_state:
+            msg += ' ' + NOVA34_ABORT
+        src, dst = self.libvirt_locations(sid, dest, m.get('dest_node'))
+        if src is not None or dst is not None:
+            msg += ' libvirt: the domain is %s on %s and %s on %s.' % (src or 'unknown', self.source_host,
+                                                                       dst or 'unknown', dest or 'the destination')
+        if nova_error_state:
+            if self.p.get('recover_on_abort'):
+                msg += ' ' + self.recover(sid, server, src, dst, dest)
+            else:
+                msg += (' To recover: confirm the domain runs on %s (virsh domstate %s) and is absent from %s, then '
+                        'run openstack server set --state active %s; or rerun with recover_on_abort=true and a '
+                        'libvirt_uri.' % (self.source_host, sid, dest or 'the destination', sid))
+        self.result['events'] = self.events(sid)
+        self.fail(msg)
+
+    def recover(self, sid, server, src, dst, dest):
+        """Reset the server to active, only when libvirt proves where the guest is."""
+        refuse = None
+        if self.source_reader is None:
+            refuse = 'no libvirt_uri to confirm where the guest runs'
+        elif self.paused_before:
+            refuse = 'the server was PAUSED before the migration; a reset would mark it ACTIVE'
+        elif server.get('host') != self.source_host:
+            refuse = 'Nova shows the server on %s, not on the source %s' % (server.get('host'), self.source_host)
+        elif src != 'running':
+            refuse = 'libvirt shows the domain %s on the source, not running' % (src or 'unknown')
+        elif not dest:
+            refuse = 'the destination is not known'
+        elif dst != 'absent':
+            refuse = 'libvirt shows the domain %s on the destination %s, not absent' % (dst or 'unknown', dest)
+        if refuse:
+            return 'recover_on_abort: the server was NOT reset, because %s.' % refuse
+        try:
+            self.api.reset_state_active(sid)
+            after = self.api.get_server(sid)
+        except NovaError as e:
+            return 'recover_on_abort: resetting the server failed: %s.' % e.msg
+        self.result.update(recovered=True, server=brief_server(after), server_host=after.get('host'))
+        self.timeline.write('event', t=self.elapsed(), name='recovered', status=after.get('status'))
+        return ('recover_on_abort: libvirt confirmed the domain running on %s and absent from %s, so the server was '
+                'reset to active; it is now %s on %s.' % (self.source_host, dest, after.get('status'), after.get('host')))

@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, openstack_ops developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""playbooks/live-migrate.yml end to end against a fake Nova served over HTTP.
+
+Runs the real ansible-playbook: live_migrate runs async in its own process and talks to
+the fake through openstacksdk; the playbook prints progress lines from the JSONL log,
+a summary, and writes the report. No libvirt here (Nova's progress bytes only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ansible_collections.openstack_ops.live_migration.tests.unit.plugins import fakes
+from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.fake_nova_http import FakeNovaHTTP, RealClock
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PLAYBOOK = os.path.join(ROOT, 'playbooks', 'live-migrate.yml')
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+
+pytestmark = pytest.mark.skipif(not os.path.exists(ANSIBLE_PLAYBOOK), reason='ansible-playbook not next to this Python')
+
+
+def run_playbook(tmp_path, setup, *extra):
+    cloud = fakes.FakeCloud(RealClock())
+    setup(cloud)
+    http = FakeNovaHTTP(cloud).start()
+    try:
+        clouds = tmp_path / 'clouds.yaml'
+        clouds.write_text(yaml.safe_dump(http.clouds_yaml()))
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLOUD='fake', ANSIBLE_NOCOLOR='1',
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.build', 'pytest'), ANSIBLE_FORCE_COLOR='0',
+                   ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'), ANSIBLE_ASYNC_DIR=str(tmp_path / 'async'))
+        command = [ANSIBLE_PLAYBOOK, '-i', 'localhost,', PLAYBOOK, '-e', 'instance=vm1', '-e', 'progress_interval=0.5',
+                   '-e', 'report_dir=%s' % (tmp_path / 'reports')] + list(extra)
+        done = subprocess.run(command, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300,
+                              check=False)
+    finally:
+        http.stop()
+    return done, cloud
+
+
+def reports(tmp_path, ext):
+    return sorted((tmp_path / 'reports').glob('*.' + ext))
+
+
+def test_success_shows_progress_summary_and_report(tmp_path):
+    done, cloud = run_playbook(tmp_path, lambda c: setattr(c, 'plan', fakes.success_plan()), '-e', 'target_host=cmp2')
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    progress = [line for line in out.splitlines() if line.startswith('ok: [localhost] => (item=')]
+    assert any('disk ' in line and '/128 MiB' in line for line in progress), out
+    assert any('memory ' in line and 'left' in line for line in progress), out
+    assert 'vm1 (%s) live-migrated cmp1 -> cmp2' % fakes.UUID in out
+    html = reports(tmp_path, 'html')
+    assert len(html) == 1 and '<svg' in html[0].read_text()
+    data = json.loads(reports(tmp_path, 'json')[0].read_text())
+    assert data['ok'] is True and data['sample_count'] >= 5 and data['dest_host'] == 'cmp2'
+    assert cloud.servers[fakes.UUID]['OS-EXT-SRV-ATTR:host'] == 'cmp2'
+
+
+def test_timeout_abort_fails_with_the_whole_story(tmp_path):
+    def setup(cloud):
+        cloud.plan = fakes.endless_plan()
+        cloud.plan_on_abort = fakes.nova34_abort()
+    done, cloud = run_playbook(tmp_path, setup, '-e', 'target_host=cmp2', '-e', 'migrate_timeout=4')
+    out = done.stdout
+    assert done.returncode != 0
+    assert "Nova ends the migration 'error' (not 'cancelled') and puts the server in ERROR" in out
+    assert 'vm1 (%s) NOT migrated: it is on cmp1 (ERROR)' % fakes.UUID in out
+    data = json.loads(reports(tmp_path, 'json')[0].read_text())
+    assert data['ok'] is False and data['timed_out'] is True and data['on_timeout_action'] == 'abort'
+    assert 'FAILED' in reports(tmp_path, 'html')[0].read_text()
