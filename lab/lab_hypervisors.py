@@ -37,7 +37,8 @@ GUEST_NAME = "lmlab-guest-1"
 COMPUTE_API = "2.95"
 
 
-def _mem(pid):
+def proc_mem(pid):
+    """(rss_kb, pss_kb) of one process."""
     rss = pss = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -521,7 +522,7 @@ all:
         tree = self.lab.tree(int(pid))
         rss = pss = 0
         for p in tree:
-            r, q = _mem(p)
+            r, q = proc_mem(p)
             rss += r
             pss += q
         return len(tree), rss, pss

@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_hypervisors import HOST_ADDR, Hypervisors, HvError  # noqa: E402
+from lab_hypervisors import HOST_ADDR, Hypervisors, HvError, proc_mem  # noqa: E402
 
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
@@ -124,21 +124,6 @@ def proc_env(pid):
 
 def all_pids():
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def proc_mem(pid):
-    """(rss_kb, pss_kb) of one process."""
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
 
 
 class Lab:
