@@ -74,19 +74,25 @@ FIELDS = (
 SCHEMA = ('type', 'operation', 'phase') + tuple(ours for ours, theirs in FIELDS) + ('memory_dirty_bps', 'errmsg')
 
 
-def render_uri(template, host, node=None):
+def render_uri(template, host, node=None, addresses=None):
     """Fill a URI template: {host} is Nova's compute host, {node} the hypervisor hostname.
 
+    addresses maps a Nova compute host (or hypervisor) name to the address or name that
+    reaches its libvirt from where the module runs, for names that do not resolve there.
     Any other {placeholder} is an error, so a typo does not silently
     connect somewhere else.
     """
     if not template:
         return None
-    out = template.replace('{host}', host or '').replace('{node}', node or host or '')
-    if '{' in out or '}' in out:
-        raise ValueError('libvirt_uri %r has an unknown placeholder: only {host} and {node} are filled in' % template)
+    addresses = addresses or {}
     if ('{host}' in template and not host) or ('{node}' in template and not (node or host)):
         raise ValueError('libvirt_uri %r needs a host name that is not known' % template)
+    h = addresses.get(host, host) if host else ''
+    n = addresses.get(node or host, node or host) if (node or host) else ''
+    out = template.replace('{host}', h).replace('{node}', n)
+    if '{' in template.replace('{host}', '').replace('{node}', '') or \
+            '}' in template.replace('{host}', '').replace('{node}', ''):
+        raise ValueError('libvirt_uri %r has an unknown placeholder: only {host} and {node} are filled in' % template)
     return out
 
 

@@ -323,7 +323,7 @@ class LiveMigration(object):
                           flavor.get('name'), self.who(server), target, rp_name, '; '.join(problems)))
 
     def reader_for(self, host, node=None):
-        uri = render_uri(self.p['libvirt_uri'], host, node)
+        uri = render_uri(self.p['libvirt_uri'], host, node, self.p.get('libvirt_addresses'))
         return self.reader_factory(uri)
 
     def open_source_libvirt(self, server):

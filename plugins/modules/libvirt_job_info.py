@@ -32,6 +32,12 @@ options:
         hostname) filled in from Nova or from I(host).
     type: str
     default: qemu:///system
+  libvirt_addresses:
+    description:
+      - Address (or resolvable name) of each hypervisor's libvirt, by Nova compute host name, put in
+        place of C({host}) and C({node}) in I(libvirt_uri). For compute host names that do not
+        resolve where the module runs. Hosts not listed keep their name.
+    type: dict
   host:
     description:
       - Host name to put in the URI template instead of asking Nova.
@@ -227,6 +233,7 @@ class LibvirtJobInfoModule(ClearConnectErrors, OpenStackModule):
     argument_spec = dict(
         server=dict(type='str', required=True),
         libvirt_uri=dict(type='str', default='qemu:///system'),
+        libvirt_addresses=dict(type='dict'),
         host=dict(type='str'),
         completed=dict(type='bool', default=False),
     )
@@ -256,7 +263,7 @@ class LibvirtJobInfoModule(ClearConnectErrors, OpenStackModule):
             if not host:
                 host, node = server['host'], server['node']
         try:
-            uri = render_uri(self.params['libvirt_uri'], host, node)
+            uri = render_uri(self.params['libvirt_uri'], host, node, self.params['libvirt_addresses'])
         except ValueError as e:
             self.fail_json(msg=str(e))
         reader = LibvirtJobReader(uri)

@@ -89,6 +89,12 @@ options:
       - Connections are read-only. Without it, progress comes from Nova alone.
       - When set, the source domain must be reachable before anything is changed.
     type: str
+  libvirt_addresses:
+    description:
+      - Address (or resolvable name) of each hypervisor's libvirt, by Nova compute host name, put in
+        place of C({host}) and C({node}) in I(libvirt_uri). For compute host names that do not
+        resolve where the module runs. Hosts not listed keep their name.
+    type: dict
   progress_log:
     description:
       - Path of a JSONL timeline, written while the module runs (truncated at the start). Records
@@ -400,6 +406,7 @@ class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
         poll_interval=dict(type='float', default=1.0),
         on_timeout=dict(type='str', default='abort', choices=['abort', 'force_complete', 'fail']),
         libvirt_uri=dict(type='str'),
+        libvirt_addresses=dict(type='dict'),
         progress_log=dict(type='path'),
         recover_on_abort=dict(type='bool', default=False),
         max_samples=dict(type='int', default=200),

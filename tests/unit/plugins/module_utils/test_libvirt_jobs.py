@@ -59,6 +59,14 @@ URIS = [
     dict(id='unset', template=None, host='cmp1', expected=None),
     dict(id='unknown placeholder', template='qemu+tcp://{hostname}/system', host='cmp1', error='unknown placeholder'),
     dict(id='host unknown', template='qemu+tcp://{host}/system', host=None, error='needs a host name'),
+    dict(id='address of the host', template='qemu+tcp://{host}/system', host='cmp1',
+         addresses={'cmp1': '198.18.20.11'}, expected='qemu+tcp://198.18.20.11/system'),
+    dict(id='address of the node falls back to host', template='qemu+tls://{node}/system', host='cmp1',
+         addresses={'cmp1': 'cmp1.mgmt'}, expected='qemu+tls://cmp1.mgmt/system'),
+    dict(id='host not in the addresses keeps its name', template='qemu+tcp://{host}/system', host='cmp2',
+         addresses={'cmp1': '198.18.20.11'}, expected='qemu+tcp://cmp2/system'),
+    dict(id='an address with braces is not a placeholder', template='qemu+tcp://{host}/system', host='cmp1',
+         addresses={'cmp1': '[2001:db8::1]'}, expected='qemu+tcp://[2001:db8::1]/system'),
 ]
 
 
@@ -66,10 +74,10 @@ URIS = [
 def test_render_uri(case):
     if case.get('error'):
         with pytest.raises(ValueError) as e:
-            lj.render_uri(case['template'], case['host'], case.get('node'))
+            lj.render_uri(case['template'], case['host'], case.get('node'), case.get('addresses'))
         assert case['error'] in str(e.value)
     else:
-        assert lj.render_uri(case['template'], case['host'], case.get('node')) == case['expected']
+        assert lj.render_uri(case['template'], case['host'], case.get('node'), case.get('addresses')) == case['expected']
 
 
 def n(raw):
