@@ -1,7 +1,7 @@
 # openstack_ops.live_migration: the one entry point.
 #   make setup   install what a fresh machine lacks (apt packages, .venv, the collection)
 #   make test    every test tier; fails if any tier fails or could not run
-#   make demo    the main job on the built-in lab (issue 4; needs the lab of issue 3)
+#   make demo    the main job on the built-in lab: lab up, prepare-compute.yml, live-migrate.yml
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -euo pipefail -c
@@ -24,7 +24,7 @@ MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
-.PHONY: setup apt venv collection test unit sanity molecule lab-setup lab-up lab-down lab-status lab-test clean help
+.PHONY: setup apt venv collection test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test clean help
 
 help:
 	@sed -n '2,5p' Makefile
@@ -48,6 +48,8 @@ venv: $(VENV)/.stamp
 
 # The collection is installed from its own built tarball, as users get it.
 collection: venv
+	mkdir -p $(BUILD)
+	exec 9>$(BUILD)/.collection.lock; flock 9   # two makes must not rebuild it at once
 	rm -rf $(BUILD)/dist $(INSTALLED)
 	mkdir -p $(BUILD)/dist $(COLLECTIONS)
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist . >/dev/null
@@ -55,7 +57,7 @@ collection: venv
 	echo "installed $$(ls $(BUILD)/dist) into $(COLLECTIONS)"
 
 test: collection
-	tests/run-tiers.sh unit sanity molecule
+	tests/run-tiers.sh unit sanity molecule lab
 
 unit: venv
 	pytest -q tests/unit
@@ -102,13 +104,37 @@ molecule: collection
 	  echo "=== molecule scenario $$s passed in $$(( $$(date +%s) - start )) s"
 	done
 
-# The lab (issue 3, work in progress, not yet part of `make test`): a real Nova 34 control
-# plane on 198.18.20.1 and two libvirt/QEMU (TCG) hypervisors in systemd containers,
-# prepared by this collection's prepare-compute.yml. See lab/README.md.
+# The lab: a real Nova 34 control plane on 198.18.20.1 and two libvirt/QEMU (TCG) hypervisors
+# in systemd containers on 198.18.20.0/24, prepared by this collection's prepare-compute.yml.
+# See lab/README.md. lab-up runs lab-setup (apt packages, wheelhouse, cloud venv, guest image).
+LAB_STATE := $(ROOT)/.cache/lab/state
+
+# Test tier `lab`: the Molecule scenario `lab` (create = lab up + guest, converge =
+# prepare-compute.yml, side effect = live-migrate.yml, verify = testinfra on both hypervisors),
+# then the pytest lab tests on the same lab (proofs of the lab, the modules' fault cases),
+# then destroy = lab down, also when something failed.
+lab: collection lab-setup
+	source tools/podman-env.sh
+	export LM_ROOT=$(ROOT) LM_LAB_STATE=$(LAB_STATE)
+	# molecule validates every scenario's molecule.yml, also those of the `molecule` tier
+	export LM_TEST_NETWORK=$(LM_TEST_NETWORK) LM_IMAGE_HYPERVISOR=$$(tools/image.sh ref hypervisor) \
+	  LM_IMAGE_ELFAKE=$$(tools/image.sh ref elfake)
+	cd extensions
+	trap 'molecule destroy -s lab' EXIT
+	molecule create -s lab
+	molecule converge -s lab
+	molecule side-effect -s lab
+	molecule verify -s lab
+	cd $(ROOT)
+	LAB_NO_AUTO_UP=1 pytest -v -p no:cacheprovider tests/lab
+
+demo: setup lab-setup
+	lab/demo.sh
+
 lab-setup: collection
 	lab/setup.sh
 
-lab-up: collection
+lab-up: lab-setup
 	python3 lab/labctl.py up
 
 lab-down:
@@ -117,7 +143,8 @@ lab-down:
 lab-status:
 	python3 lab/labctl.py status
 
-lab-test: collection
+# the pytest lab tests alone; they bring the lab up when it is not (and down after)
+lab-test: lab-setup
 	pytest -v -p no:cacheprovider tests/lab
 
 clean:

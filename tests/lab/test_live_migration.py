@@ -1,9 +1,10 @@
 """Proof that the collection-prepared lab hypervisors block-live-migrate a real guest.
 
-Order matters (one guest, it moves): (a) hv1 -> hv2 (unthrottled: the lab's nova.conf has
-live_migration_bandwidth = 0, written by prepare-compute.yml), (b) hv2 -> hv1 throttled to
+One guest moves between the two hypervisors; each test starts where the guest is (hv1 after
+`lab/labctl.py boot`) and moves it to the other: (a) unthrottled (the lab's nova.conf has
+live_migration_bandwidth = 0, written by prepare-compute.yml), (b) back, throttled to
 20 MiB/s through libvirt's job bandwidth (migrateSetMaxSpeed on the source, once the job
-runs), (c) hv1 -> hv2, throttled the same way, with hv2's libvirtd stopped during the copy.
+runs), (c) once more, throttled the same way, with the destination's libvirtd stopped during the copy.
 Every test checks the guest itself (console: W lines go on, V lines lost=0 corrupt=0,
 M lines bad=0), not only Nova's status.
 """
@@ -94,34 +95,37 @@ def poll_jobstats(lab, hv, uuid, stop, samples, interval=0.2, throttle=None):
         conn.close()
 
 
-def test_a_block_live_migration_hv1_to_hv2(lab, guest):
+def other(hv):
+    return "hv2" if hv == "hv1" else "hv1"
+
+
+def test_a_block_live_migration(lab, guest):
     srv = lab.server()
     uuid = srv["id"]
-    if srv["OS-EXT-SRV-ATTR:host"] != "hv1":
-        pytest.fail(f"the guest must start on hv1 for this sequence, it is on "
-                    f"{srv['OS-EXT-SRV-ATTR:host']} (lab/labctl.py boot after deleting it)")
+    src = srv["OS-EXT-SRV-ATTR:host"]
+    dst = other(src)
     text0, c0, _, _ = wait_guest_writes(lab, 0)
     seq0 = max_seq(text0)
-    assert uuid in lab.domains("hv1")
+    assert uuid in lab.domains(src)
     t0 = time.monotonic()
-    p = lab.os("server", "migrate", "--live-migration", "--block-migration", "--host", "hv2",
+    p = lab.os("server", "migrate", "--live-migration", "--block-migration", "--host", dst,
                "--wait", uuid, check=False, timeout=MIGRATE_TIMEOUT)
     dt = time.monotonic() - t0
     assert p.returncode == 0, f"migrate failed: {p.stdout}{p.stderr}"
     srv = lab.server()
     mig = final_migration(lab, uuid, t0)
-    lab.record("a_migrate_hv1_hv2", {"seconds": dt, "server": srv, "migration": mig})
-    assert srv["OS-EXT-SRV-ATTR:host"] == "hv2", srv
+    lab.record("a_migrate", {"seconds": dt, "source": src, "server": srv, "migration": mig})
+    assert srv["OS-EXT-SRV-ATTR:host"] == dst, srv
     assert srv["status"] == "ACTIVE", srv
     assert mig["Status"] == "completed", mig
-    assert uuid in lab.domains("hv2") and uuid not in lab.domains("hv1")
+    assert uuid in lab.domains(dst) and uuid not in lab.domains(src)
     # the destination's console log starts fresh: the guest goes on from where it was
     text, c, w_new, v_new = wait_guest_writes(lab, seq0)
     lab.record("a_console", {"before": text0, "after": text})
     assert_no_reboot(text0, text)
     assert_intact(c)
     assert max(w["seq"] for w in w_new) > seq0
-    print(f"migration hv1 -> hv2: {dt:.1f} s; seq before {seq0}, after "
+    print(f"migration {src} -> {dst}: {dt:.1f} s; seq before {seq0}, after "
           f"{max(w['seq'] for w in w_new)}; V {v_new[-1]}")
 
 
@@ -129,24 +133,24 @@ def test_b_throttled_migration_back_shows_job_progress(lab, guest):
     srv = lab.server()
     uuid = srv["id"]
     src = srv["OS-EXT-SRV-ATTR:host"]
-    assert src == "hv2", f"expected the guest on hv2 after test a, it is on {src}"
+    dst = other(src)
     text0 = lab.console()
     seq0 = max_seq(text0)
     stop, samples = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, "hv2", uuid, stop, samples),
+    poller = threading.Thread(target=poll_jobstats, args=(lab, src, uuid, stop, samples),
                               kwargs={"throttle": THROTTLE_MIB})
     poller.start()
     t0 = time.monotonic()
     proc = lab.os_bg("server", "migrate", "--live-migration", "--block-migration",
-                     "--host", "hv1", "--wait", uuid)
+                     "--host", dst, "--wait", uuid)
     # while it runs: what an operator sees with virsh on the source
     virsh = None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         running = [s for s in samples if s.get("type") == 2 and s.get("data_total", 0) > 0]
         if running:
-            virsh = lab.podman("exec", "lmlab-hv2", "virsh", "-c",
-                               f"qemu+tcp://{HVS['hv2']}/system", "domjobinfo", uuid,
+            virsh = lab.podman("exec", f"lmlab-{src}", "virsh", "-c",
+                               f"qemu+tcp://{HVS[src]}/system", "domjobinfo", uuid,
                                check=False).stdout
             break
         time.sleep(0.3)
@@ -157,11 +161,11 @@ def test_b_throttled_migration_back_shows_job_progress(lab, guest):
     running = [s for s in samples if s.get("type") == 2]   # VIR_DOMAIN_JOB_UNBOUNDED
     srv = lab.server()
     mig = final_migration(lab, uuid, t0)
-    lab.record("b_migrate_hv2_hv1_throttled", {
+    lab.record("b_migrate_throttled", {"source": src,
         "seconds": dt, "rc": proc.returncode, "stderr": err, "server": srv,
         "migration": mig, "virsh_domjobinfo": virsh, "samples": samples})
     assert proc.returncode == 0, f"migrate failed: {out}{err}"
-    assert srv["OS-EXT-SRV-ATTR:host"] == "hv1", srv
+    assert srv["OS-EXT-SRV-ATTR:host"] == dst, srv
     assert mig["Status"] == "completed", mig
     assert len(running) >= 10, f"only {len(running)} running-job samples: {samples[:5]}"
     assert any(s.get("disk_total", 0) > 0 and s.get("disk_processed", 0) > 0
@@ -177,23 +181,24 @@ def test_b_throttled_migration_back_shows_job_progress(lab, guest):
     lab.record("b_console", {"before": text0, "after": text})
     assert_no_reboot(text0, text)
     assert_intact(c)
-    print(f"throttled migration hv2 -> hv1: {dt:.1f} s, {len(running)} samples over "
+    print(f"throttled migration {src} -> {dst}: {dt:.1f} s, {len(running)} samples over "
           f"{span:.1f} s, max memory_bps {bps / 2**20:.1f} MiB/s\n{virsh}")
 
 
 def test_c_destination_libvirtd_stopped_mid_migration(lab, guest):
     srv = lab.server()
     uuid = srv["id"]
-    assert srv["OS-EXT-SRV-ATTR:host"] == "hv1", srv
+    src = srv["OS-EXT-SRV-ATTR:host"]
+    dst = other(src)
     text0 = lab.console()
     seq0 = max_seq(text0)
     stop, samples = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, "hv1", uuid, stop, samples),
+    poller = threading.Thread(target=poll_jobstats, args=(lab, src, uuid, stop, samples),
                               kwargs={"throttle": THROTTLE_MIB})
     poller.start()
     t0 = time.monotonic()
     proc = lab.os_bg("server", "migrate", "--live-migration", "--block-migration",
-                     "--host", "hv2", "--wait", uuid)
+                     "--host", dst, "--wait", uuid)
     stopped_at = None
     units = ["libvirtd-tcp.socket", "libvirtd.socket", "libvirtd-ro.socket",
              "libvirtd-admin.socket", "libvirtd.service"]
@@ -201,7 +206,7 @@ def test_c_destination_libvirtd_stopped_mid_migration(lab, guest):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
             if any(s.get("type") == 2 and s.get("data_processed", 0) > 0 for s in samples):
-                lab.podman("exec", "lmlab-hv2", "systemctl", "stop", *units)
+                lab.podman("exec", f"lmlab-{dst}", "systemctl", "stop", *units)
                 stopped_at = time.monotonic() - t0
                 break
             time.sleep(0.2)
@@ -213,59 +218,59 @@ def test_c_destination_libvirtd_stopped_mid_migration(lab, guest):
     time.sleep(5)  # let nova finish its rollback
     srv = lab.server()
     mig = final_migration(lab, uuid, t0)
-    doms_hv1 = lab.domains("hv1")
-    # bring hv2's libvirtd back (sockets first), then see what it kept
-    lab.podman("exec", "lmlab-hv2", "systemctl", "reset-failed", check=False)
-    lab.podman("exec", "lmlab-hv2", "systemctl", "start", *units)
+    doms_src = lab.domains(src)
+    # bring the destination's libvirtd back (sockets first), then see what it kept
+    lab.podman("exec", f"lmlab-{dst}", "systemctl", "reset-failed", check=False)
+    lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *units)
     time.sleep(3)
-    doms_hv2 = lab.domains("hv2")
+    doms_dst = lab.domains(dst)
     actions = lab.os("server", "event", "list", uuid, json_out=True)
     state = {k: srv.get(k) for k in ("status", "OS-EXT-STS:vm_state", "OS-EXT-STS:task_state",
                                      "OS-EXT-SRV-ATTR:host", "OS-EXT-STS:power_state")}
     lab.record("c_dest_libvirtd_stopped", {
         "seconds": dt, "libvirtd_stopped_after_s": stopped_at, "rc": proc.returncode,
         "stdout": out, "stderr": err, "server_state": state, "server": srv,
-        "migration": mig, "domains_hv1": doms_hv1, "domains_hv2_after_restart": doms_hv2,
+        "migration": mig, "source": src, "domains_source": doms_src, "domains_dest_after_restart": doms_dst,
         "events": actions, "samples": samples})
-    print(f"libvirtd on hv2 stopped {stopped_at} s into the migration; migrate exit "
+    print(f"libvirtd on {dst} stopped {stopped_at} s into the migration; migrate exit "
           f"{proc.returncode}; migration {mig['Status']}; server {state}")
     assert stopped_at is not None, f"the migration never showed a running job: {samples[:5]}"
     assert mig["Status"] in ("error", "failed"), mig
-    assert srv["OS-EXT-SRV-ATTR:host"] == "hv1", srv
-    assert doms_hv1.get(uuid) == 1, f"guest not running on hv1: {doms_hv1}"  # RUNNING
-    assert uuid not in doms_hv2, f"hv2 kept the half-migrated domain: {doms_hv2}"
+    assert srv["OS-EXT-SRV-ATTR:host"] == src, srv
+    assert doms_src.get(uuid) == 1, f"guest not running on {src}: {doms_src}"  # RUNNING
+    assert uuid not in doms_dst, f"{dst} kept the half-migrated domain: {doms_dst}"
     # What Nova 34 gives (measured on this lab, see lab/README.md): the guest is RUNNING on
     # the source, the migration record ends `error`, and the server ends in vm_state ERROR
     # (status ERROR, no task) with the fault "Connection to the hypervisor is broken on host"
-    # raised by rollback_live_migration_at_destination on hv2 (its nova-compute cannot reach
+    # raised by rollback_live_migration_at_destination on the destination (its nova-compute cannot reach
     # its own stopped libvirtd to clean up). A status-only wait would call this a failure of
     # the guest; it is not: the guest never stopped (checked below on its console).
     assert state == {"status": "ERROR", "OS-EXT-STS:vm_state": "error",
-                     "OS-EXT-STS:task_state": None, "OS-EXT-SRV-ATTR:host": "hv1",
+                     "OS-EXT-STS:task_state": None, "OS-EXT-SRV-ATTR:host": src,
                      "OS-EXT-STS:power_state": 1}, state
     assert "Connection to the hypervisor is broken" in (srv.get("fault") or {}).get(
         "message", ""), srv.get("fault")
     text, c, w_new, _ = wait_guest_writes(lab, seq0)
     lab.record("c_console", {"before": text0, "after": text})
-    # the guest never left hv1: same console log, same boot, uptime goes on
+    # the guest never left the source: same console log, same boot, uptime goes on
     last = [ln for ln in text0.splitlines() if "LMLAB W " in ln][-1]
-    assert last in text, "the console of hv1 lost its earlier lines"
+    assert last in text, f"the console of {src} lost its earlier lines"
     assert_no_reboot(text0, text[text.rindex(last) + len(last):])
     assert_intact(c)
-    # hv2's nova-compute comes back up (it disables itself while libvirt is gone)
+    # the destination's nova-compute comes back up (it disables itself while libvirt is gone)
     deadline = time.monotonic() + 120
     while True:
         svcs = lab.os("compute", "service", "list", "--service", "nova-compute",
                       json_out=True)
-        hv2 = [s for s in svcs if s["Host"] == "hv2"][0]
-        if hv2["State"] == "up" and hv2["Status"] == "enabled":
+        svc = [s for s in svcs if s["Host"] == dst][0]
+        if svc["State"] == "up" and svc["Status"] == "enabled":
             break
         if time.monotonic() > deadline:
-            pytest.fail(f"hv2's nova-compute did not come back: {hv2}")
+            pytest.fail(f"{dst}'s nova-compute did not come back: {svc}")
         time.sleep(5)
-    # the operator's way back: reset the state; the server is usable again on hv1
+    # the operator's way back: reset the state; the server is usable again on the source
     lab.os("server", "set", "--state", "active", "--auto-approve", uuid)
     srv = lab.server()
-    assert srv["status"] == "ACTIVE" and srv["OS-EXT-SRV-ATTR:host"] == "hv1", srv
+    assert srv["status"] == "ACTIVE" and srv["OS-EXT-SRV-ATTR:host"] == src, srv
     text, c, _, _ = wait_guest_writes(lab, max_seq(lab.console()))
     assert_intact(c)
