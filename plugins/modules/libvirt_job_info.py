@@ -32,12 +32,6 @@ options:
         hostname) filled in from Nova or from I(host).
     type: str
     default: qemu:///system
-  libvirt_addresses:
-    description:
-      - Address (or resolvable name) of each hypervisor's libvirt, by Nova compute host name, put in
-        place of C({host}) and C({node}) in I(libvirt_uri). For compute host names that do not
-        resolve where the module runs. Hosts not listed keep their name.
-    type: dict
   host:
     description:
       - Host name to put in the URI template instead of asking Nova.
@@ -52,6 +46,7 @@ requirements:
   - libvirt-python
 extends_documentation_fragment:
   - openstack.cloud.openstack
+  - openstack_ops.live_migration.libvirt
 notes:
   - Supports check mode (it changes nothing in any mode).
   - The options I(wait) and I(timeout) of the shared OpenStack options are not used.

@@ -89,12 +89,6 @@ options:
       - Connections are read-only. Without it, progress comes from Nova alone.
       - When set, the source domain must be reachable before anything is changed.
     type: str
-  libvirt_addresses:
-    description:
-      - Address (or resolvable name) of each hypervisor's libvirt, by Nova compute host name, put in
-        place of C({host}) and C({node}) in I(libvirt_uri). For compute host names that do not
-        resolve where the module runs. Hosts not listed keep their name.
-    type: dict
   progress_log:
     description:
       - Path of a JSONL timeline, written while the module runs (truncated at the start). Records
@@ -129,6 +123,7 @@ notes:
     guest can arrive on an empty disk while everything reports success."
 extends_documentation_fragment:
   - openstack.cloud.openstack
+  - openstack_ops.live_migration.libvirt
 '''
 
 EXAMPLES = r'''
