@@ -20,12 +20,14 @@ VENV=${LAB_VENV:-$CACHE/venv-cloud}
 WHEELS=$CACHE/wheels
 REQ=$HERE/requirements-cloud.txt
 CONS=$HERE/constraints-cloud.txt
-PY=${LAB_PYTHON:-python3}
+# Debian 12's own Python 3.11, never a venv's python3 that comes first on PATH (make puts
+# .venv, Python 3.12, there): the wheelhouse must install in the hypervisors' Python 3.11.
+PY=${LAB_PYTHON:-/usr/bin/python3}
 PKGS="mariadb-server mariadb-client rabbitmq-server
       qemu-system-x86 qemu-utils
       syslinux syslinux-common mtools dosfstools fdisk cpio gzip
       gcc libc6-dev pkg-config libvirt-dev
-      curl iproute2 ca-certificates"
+      curl iproute2 ca-certificates python3 python3-pip python3-venv"
 
 now() { date +%s%N; }
 since() { echo "$(( ($(now) - $1) / 1000000 )) ms"; }
