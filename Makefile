@@ -24,7 +24,7 @@ MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
-.PHONY: setup apt venv collection test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test clean help
+.PHONY: setup apt venv collection test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
 
 help:
 	@sed -n '2,5p' Makefile
@@ -146,6 +146,15 @@ lab-status:
 # the pytest lab tests alone; they bring the lab up when it is not (and down after)
 lab-test: lab-setup
 	pytest -v -p no:cacheprovider tests/lab
+
+# Benchmarks on the lab (numbers, no assertions; bench/README.md); the lab must be up. First
+# the lab figures (warm lab-down + lab-up, skipped while other people's servers exist; one
+# migration; peak memory), then the live_migrate module's overhead over Nova vs
+# openstackclient. The cold lab-up only runs by hand: bench/lab_bench.py --cold.
+# BENCH_LAB_ARGS / BENCH_ARGS pass options to each script.
+bench: collection
+	$(VENV)/bin/python bench/lab_bench.py --keep-server $(BENCH_LAB_ARGS)
+	$(VENV)/bin/python bench/migration_overhead.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
