@@ -46,6 +46,12 @@ HINTS = (
     (r"Compute service of \S+ is unavailable|ComputeServiceUnavailable",
      "The compute service of a host involved is down: check nova-compute there "
      "(openstack compute service list --service nova-compute)."),
+    (r"Connection to the hypervisor is broken|HypervisorUnavailable",
+     "A nova-compute could not reach its own libvirtd (the host named with the failed event; "
+     "measured: the destination's libvirtd stopped mid-migration, so its rollback failed). "
+     "Start libvirtd and its sockets there (systemctl status libvirtd). Nova then leaves the "
+     "server in ERROR even when the guest still runs on the source: check with virsh domstate "
+     "on the source, then openstack server set --state active SERVER."),
     (r"CPU doesn't have compatibility|InvalidCPUInfo|incompatible with host CPU",
      "The destination CPU lacks features of the guest's CPU model. Set [libvirt] cpu_mode/"
      "cpu_models to a baseline both hosts support, then restart the guest so it picks it up."),

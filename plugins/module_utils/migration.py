@@ -38,6 +38,7 @@ FORCE_COMPLETE_GRACE_S = 300.0  # after force-complete: the paused guest's last 
 STALL_WINDOW_S = 60.0
 MAX_API_FAILURES = 10           # consecutive transient API failures tolerated while watching
 SETTLE_INTERVAL_S = 0.5
+QUIET_S = 3.0                   # after a failure: how long Nova's view must stay unchanged (settle_final)
 
 NOVA34_ABORT = (
     "This is how Nova (measured with nova 34 and the libvirt driver) reports an abort: libvirt "
@@ -210,8 +211,11 @@ class LiveMigration(object):
             tail = (' The live migration was requested and may still be running: follow it with '
                     'live_migration_info.' if self.result.get('changed') else ' Nothing was changed.')
             details = dict(self.result)
-            details.update(hints=hints_for([e.msg]), warnings=list(self.warnings))
-            err = OperatorError(e.msg + tail, **details)
+            hints = hints_for([e.msg])
+            details.update(hints=hints, warnings=list(self.warnings))
+            msg = e.msg.rstrip()
+            msg += ('' if msg.endswith('.') else '.') + tail + (' Hint: ' + ' '.join(hints) if hints else '')
+            err = OperatorError(msg, **details)
             self.timeline.write('result', **self._record(dict(details, msg=err.msg, ok=False)))
             raise err
         except Exception as e:
@@ -419,12 +423,7 @@ class LiveMigration(object):
                 fresh = self.api.in_progress(sid, mid)
             if fresh is None:
                 fresh = self.api.migration_record(sid, mid)
-            before = migration_status(self.migration)
-            for key, value in (fresh or {}).items():
-                if value is not None:
-                    self.migration[key] = value
-            if migration_status(self.migration) != before:
-                self.timeline.write('event', t=t, name='status', status=self.migration.get('status'))
+            self.merge(fresh, t)
         job = prev_job = None
         if self.source_reader is not None and not self.tracker.ended:
             reading = self.source_reader.read(sid)
@@ -452,6 +451,39 @@ class LiveMigration(object):
                           % (self.who(), STALL_WINDOW_S, progress_core(sample)))
         return sample
 
+    def merge(self, fresh, t):
+        """Fold a fresh read of the migration record into ours (a value Nova no longer shows is kept)."""
+        before = migration_status(self.migration)
+        for key, value in (fresh or {}).items():
+            if value is not None:
+                self.migration[key] = value
+        if migration_status(self.migration) != before:
+            self.timeline.write('event', t=t, name='status', status=self.migration.get('status'))
+
+    def settle_final(self, sid, budget=SETTLE_TIMEOUT_S):
+        """The server once Nova has stopped changing it and the migration record, after a migration
+        that did not succeed (the record is refreshed on the way).
+
+        Measured with nova 34 and the libvirt driver (and so written in its code): the rollback
+        first leaves the server ACTIVE with no task and the migration 'cancelled' (after an abort)
+        or 'failed'; only then does the error of libvirt's migration thread reach the compute
+        manager, which sets the migration to 'error' and the server to ERROR. The first settled
+        view is therefore not the last one: wait until nothing changed for QUIET_S seconds."""
+        mid = (self.migration or {}).get('id')
+        last = since = server = None
+        for dummy in self._clock(budget, SETTLE_INTERVAL_S):
+            server = self.api.get_server(sid)
+            if mid is not None:
+                self.merge(self.api.migration_record(sid, mid), self.elapsed())
+            view = (migration_status(self.migration), server.get('status'), server.get('vm_state'),
+                    server.get('task_state'), server.get('host'))
+            now = self.monotonic()
+            if view != last:
+                last, since = view, now
+            elif server_settled(server) and now - since >= QUIET_S:
+                break
+        return server
+
     def settle(self, sid, predicate, budget=SETTLE_TIMEOUT_S):
         ok, server, dummy = wait_for(lambda: self.api.get_server(sid), predicate, budget, SETTLE_INTERVAL_S, self._clock)
         return ok, server
@@ -478,7 +510,8 @@ class LiveMigration(object):
             self.result['sample_count'] = self.buffer.count
             self.timeline.write('event', t=elapsed, name='verified', host=server.get('host'), status=server.get('status'))
             return self.result
-        server = self.settle(sid, server_settled)[1]
+        server = self.settle_final(sid)
+        m = self.migration
         self.result.update(server=brief_server(server), migration=m, elapsed_s=self.elapsed(),
                            dest_host=m.get('dest_compute'), server_host=server.get('host'))
         action = self.action(sid)
@@ -585,7 +618,7 @@ class LiveMigration(object):
         if migration_completed(self.migration):
             self.warn('%s The abort came too late: the migration completed.' % head)
             return self.conclude(sid)
-        server = self.settle(sid, server_settled)[1]
+        server = self.settle_final(sid)
         self.after_abort(sid, server, head)
 
     def timeout_refused(self, sid, known, head, what, error):

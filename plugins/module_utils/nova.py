@@ -148,7 +148,8 @@ def action_view(action):
 
 def event_reasons(action):
     """Error texts of an instance action: the action message, then each failed
-    event's details (2.84+) or the last line of its traceback (admin)."""
+    event's details (2.84+) or the last line of its traceback (admin), with the
+    host the event ran on (Nova's own texts do not always name it)."""
     reasons = []
     if not action:
         return reasons
@@ -159,7 +160,8 @@ def event_reasons(action):
         if not text and event.get('traceback'):
             text = event['traceback'].strip().splitlines()[-1]
         if text:
-            reasons.append('%s: %s' % (event.get('event'), text))
+            where = ' on %s' % event['host'] if event.get('host') else ''
+            reasons.append('%s%s: %s' % (event.get('event'), where, text))
     if action.get('message') and not reasons:
         reasons.append(action['message'])
     return reasons
@@ -276,6 +278,24 @@ class NovaApi(object):
     def __init__(self, conn):
         self.conn = conn
 
+    def _proxy(self, service):
+        """``conn.compute`` or ``conn.placement``. openstacksdk builds a proxy on its first use, and
+        that authenticates and discovers the endpoint: wrong credentials (HTTP 401), an unreachable
+        keystone or a missing endpoint raise there, before the call it is passed to. They become
+        NovaErrors here like any other failed call (they used to escape as a crash)."""
+        try:
+            return getattr(self.conn, service)
+        except API_ERRORS as e:
+            raise to_nova_error('Connecting to the cloud (%s API)' % service, e)
+
+    @property
+    def compute(self):
+        return self._proxy('compute')
+
+    @property
+    def placement(self):
+        return self._proxy('placement')
+
     def _call(self, what, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -285,7 +305,7 @@ class NovaApi(object):
     # -- discovery
     def versions(self):
         """(min, max) compute microversions as tuples, (None, None) when unknown."""
-        data = self._call('Reading the compute API versions', self.conn.compute.get_endpoint_data)
+        data = self._call('Reading the compute API versions', self.compute.get_endpoint_data)
         if data is None:
             return None, None
         return getattr(data, 'min_microversion', None), getattr(data, 'max_microversion', None)
@@ -294,7 +314,7 @@ class NovaApi(object):
     def find_server(self, name_or_id):
         """The server view, or None when no server has this name or ID."""
         try:
-            found = self._call('Looking up server %s' % name_or_id, self.conn.compute.find_server,
+            found = self._call('Looking up server %s' % name_or_id, self.compute.find_server,
                                name_or_id, ignore_missing=False, all_projects=True)
         except NovaError as e:
             if e.status == 404:
@@ -303,21 +323,21 @@ class NovaApi(object):
         return self.get_server(found.id)
 
     def get_server(self, server_id):
-        return server_view(self._call('Reading server %s' % server_id, self.conn.compute.get_server, server_id))
+        return server_view(self._call('Reading server %s' % server_id, self.compute.get_server, server_id))
 
     def reset_state_active(self, server_id):
-        self._call('Resetting server %s to active' % server_id, self.conn.compute.reset_server_state, server_id, 'active')
+        self._call('Resetting server %s to active' % server_id, self.compute.reset_server_state, server_id, 'active')
 
     # -- compute services and hypervisors
     def compute_service(self, host):
         services = self._call('Listing the nova-compute service of %s' % host, lambda: list(
-            self.conn.compute.services(binary='nova-compute', host=host)))
+            self.compute.services(binary='nova-compute', host=host)))
         services = [service_view(s) for s in services if _attr(s, 'host') == host]
         return services[0] if services else None
 
     def compute_hosts(self):
         services = self._call('Listing nova-compute services', lambda: list(
-            self.conn.compute.services(binary='nova-compute')))
+            self.compute.services(binary='nova-compute')))
         return sorted(set(_attr(s, 'host') for s in services if _attr(s, 'host')))
 
     def hypervisor(self, host):
@@ -328,10 +348,10 @@ class NovaApi(object):
             return service.get('host') == host or name == host or name.startswith(host + '.')
 
         listing = self._call('Listing hypervisors', lambda: list(
-            self.conn.compute.hypervisors(details=True, hypervisor_hostname_pattern=host)))
+            self.compute.hypervisors(details=True, hypervisor_hostname_pattern=host)))
         found = [h for h in listing if matches(h)]
         if not found:
-            listing = self._call('Listing hypervisors', lambda: list(self.conn.compute.hypervisors(details=True)))
+            listing = self._call('Listing hypervisors', lambda: list(self.compute.hypervisors(details=True)))
             found = [h for h in listing if matches(h)]
         if not found:
             return None, None
@@ -341,17 +361,17 @@ class NovaApi(object):
     def resource_provider(self, node, hypervisor_id=None):
         """(uuid, name) of the compute node's resource provider, or (None, None)."""
         rps = self._call('Looking up resource provider %s' % node, lambda: list(
-            self.conn.placement.resource_providers(name=node)))
+            self.placement.resource_providers(name=node)))
         if not rps and hypervisor_id:
             rps = self._call('Looking up resource provider %s' % hypervisor_id, lambda: list(
-                self.conn.placement.resource_providers(id=hypervisor_id)))
+                self.placement.resource_providers(id=hypervisor_id)))
         if not rps:
             return None, None
         return _attr(rps[0], 'id'), _attr(rps[0], 'name')
 
     def inventories(self, rp_id):
         items = self._call('Reading the inventories of resource provider %s' % rp_id, lambda: list(
-            self.conn.placement.resource_provider_inventories(rp_id)))
+            self.placement.resource_provider_inventories(rp_id)))
         out = {}
         for inv in items:
             out[_attr(inv, 'resource_class') or _attr(inv, 'id')] = dict(
@@ -360,14 +380,14 @@ class NovaApi(object):
 
     def usages(self, rp_id):
         rp = self._call('Reading the usages of resource provider %s' % rp_id,
-                        self.conn.placement.fetch_resource_provider_usages, rp_id)
+                        self.placement.fetch_resource_provider_usages, rp_id)
         return dict(_attr(rp, 'usages') or {})
 
     # -- migrations
     def live_migrate(self, server_id, body, microversion):
         """POST os-migrateLive; returns the request ID (it names the instance action)."""
         what = 'Live-migrating server %s' % server_id
-        response = self._call(what, self.conn.compute.post, '/servers/%s/action' % server_id,
+        response = self._call(what, self.compute.post, '/servers/%s/action' % server_id,
                               json={'os-migrateLive': body}, microversion=microversion)
         if response.status_code >= 400:
             raise _response_error(what, response)
@@ -387,7 +407,7 @@ class NovaApi(object):
 
         def fetch():
             out = []
-            for m in self.conn.compute.migrations(**query):
+            for m in self.compute.migrations(**query):
                 out.append(migration_view(m))
             return out
         records = self._call(what, fetch)
@@ -414,7 +434,7 @@ class NovaApi(object):
         """The in-progress record with its progress bytes, or None once it is no longer in progress."""
         try:
             m = self._call('Reading migration %s of server %s' % (migration_id, server_id),
-                           self.conn.compute.get_server_migration, str(migration_id), server_id)
+                           self.compute.get_server_migration, str(migration_id), server_id)
         except NovaError as e:
             if e.status == 404:
                 return None
@@ -425,7 +445,7 @@ class NovaApi(object):
         """In-progress migrations of a server, with progress bytes."""
         try:
             items = self._call('Listing the in-progress migrations of server %s' % server_id,
-                               lambda: list(self.conn.compute.server_migrations(server_id)))
+                               lambda: list(self.compute.server_migrations(server_id)))
         except NovaError as e:
             if e.status == 404:
                 return []
@@ -434,11 +454,11 @@ class NovaApi(object):
 
     def abort(self, server_id, migration_id):
         self._call('Aborting migration %s of server %s' % (migration_id, server_id),
-                   self.conn.compute.abort_server_migration, str(migration_id), server_id, ignore_missing=False)
+                   self.compute.abort_server_migration, str(migration_id), server_id, ignore_missing=False)
 
     def force_complete(self, server_id, migration_id):
         self._call('Force-completing migration %s of server %s' % (migration_id, server_id),
-                   self.conn.compute.force_complete_server_migration, str(migration_id), server_id)
+                   self.compute.force_complete_server_migration, str(migration_id), server_id)
 
     # -- instance actions
     def action(self, server_id, request_id=None, action_name='live-migration'):
@@ -446,30 +466,30 @@ class NovaApi(object):
         if request_id:
             try:
                 return action_view(self._call('Reading instance action %s' % request_id,
-                                              self.conn.compute.get_server_action, request_id, server_id))
+                                              self.compute.get_server_action, request_id, server_id))
             except NovaError as e:
                 if e.status != 404:
                     raise
         actions = self._call('Listing the instance actions of server %s' % server_id,
-                             lambda: list(self.conn.compute.server_actions(server_id)))
+                             lambda: list(self.compute.server_actions(server_id)))
         actions = [a for a in actions if _attr(a, 'action') == action_name]
         if not actions:
             return None
         actions.sort(key=lambda a: _attr(a, 'start_time') or '', reverse=True)
         newest = _attr(actions[0], 'request_id')
         return action_view(self._call('Reading instance action %s' % newest,
-                                      self.conn.compute.get_server_action, newest, server_id))
+                                      self.compute.get_server_action, newest, server_id))
 
     def actions(self, server_id, action_name='live-migration', limit=None):
         """The server's instance actions of one kind, newest first, each with its events."""
         listing = self._call('Listing the instance actions of server %s' % server_id,
-                             lambda: list(self.conn.compute.server_actions(server_id)))
+                             lambda: list(self.compute.server_actions(server_id)))
         listing = [a for a in listing if _attr(a, 'action') == action_name]
         listing.sort(key=lambda a: _attr(a, 'start_time') or '', reverse=True)
         if limit:
             listing = listing[:limit]
         return [action_view(self._call('Reading instance action %s' % _attr(a, 'request_id'),
-                                       self.conn.compute.get_server_action, _attr(a, 'request_id'), server_id))
+                                       self.compute.get_server_action, _attr(a, 'request_id'), server_id))
                 for a in listing]
 
 

@@ -352,6 +352,42 @@ def nova34_abort(source='cmp1', sid=UUID):
     ]
 
 
+def nova34_abort_measured(source='cmp1', sid=UUID, first='cancelled', error_at=0.9, server_error_at=0.95):
+    """The order nova 34 + the libvirt driver really goes through after an abort (seen on the lab, and
+    in nova's code): the rollback leaves the server ACTIVE with no task and the migration 'cancelled';
+    then the exception of libvirt's migration thread reaches the compute manager, which sets the
+    migration 'error' and the server ERROR. A poll can land in between."""
+    steps = [
+        (0.4, set_job(source, None)),
+        (0.6, set_server(sid=sid, **{'OS-EXT-STS:task_state': None})),
+        (error_at, set_mig(status='error')),
+        (server_error_at, set_server(sid=sid, **{'OS-EXT-STS:vm_state': 'error', 'status': 'ERROR'})),
+    ]
+    if first:
+        steps.insert(2, (0.6, set_mig(status=first)))
+    return steps
+
+
+def nova34_failure_plan(text, fault, source='cmp1', dest='cmp2', gap=1.0):
+    """libvirt fails mid-copy (e.g. the destination's libvirtd stopped), in nova 34's order: the rollback
+    leaves the server ACTIVE and the migration 'failed'; `gap` s later the manager sets 'error' and ERROR
+    with the fault the destination's rollback raised."""
+    return [
+        (0.0, set_mig(status='accepted')),
+        (0.3, set_mig(status='preparing', dest_compute=dest, dest_node=dest + '.lab')),
+        (1.0, set_mig(status='running')),
+        (1.0, set_job(source, jobstats(0))),
+        (1.5, set_job(source, None)),
+        (1.6, add_event('compute_live_migration', 'Error',
+                        traceback='Traceback (most recent call last):\n  ...\nlibvirt.libvirtError: %s' % text)),
+        (1.7, set_server(**{'OS-EXT-STS:task_state': None})),
+        (1.7, set_mig(status='failed')),
+        (1.7 + gap, set_mig(status='error')),
+        (1.7 + gap, set_server(**{'OS-EXT-STS:vm_state': 'error', 'status': 'ERROR',
+                                  'fault': {'code': 500, 'message': fault}})),
+    ]
+
+
 def fake_driver_abort(source='cmp1', sid=UUID):
     """What the fake driver does after an abort: 'cancelled', server stays ACTIVE."""
     return [
@@ -562,6 +598,23 @@ class FakeConn(object):
     def __init__(self, cloud):
         self.compute = cloud.compute
         self.placement = cloud.placement
+
+
+class RefusingConn(object):
+    """A connection whose proxies fail when first used, as openstacksdk's do: ``conn.compute``
+    authenticates and discovers the endpoint on first access, so wrong credentials or an
+    unreachable keystone raise on the attribute access itself, not in the method called."""
+
+    def __init__(self, error):
+        self.error = error
+
+    @property
+    def compute(self):
+        raise self.error
+
+    @property
+    def placement(self):
+        raise self.error
 
 
 # ---------------------------------------------------------------- libvirt

@@ -21,6 +21,13 @@ def guest_domains(host):
     return found
 
 
+def the_domain(host):
+    """The one domain of GUEST on this host."""
+    doms = guest_domains(host)
+    assert len(doms) == 1, f"expected one domain of {GUEST}: {doms}"
+    return next(iter(doms))
+
+
 def console(host, uuid):
     return host.file(f"/var/lib/nova/instances/{uuid}/console.log").content_string
 
@@ -45,7 +52,7 @@ def test_guest_runs_on_hv2_only(host):
 def test_guest_goes_on_writing_on_hv2_without_restart(host):
     if host.backend.get_hostname() != "lmlab-hv2":
         return
-    (uuid,) = guest_domains(host)
+    uuid = the_domain(host)
     first = console(host, uuid)
     time.sleep(6)
     text = console(host, uuid)
@@ -61,7 +68,7 @@ def test_guest_goes_on_writing_on_hv2_without_restart(host):
 def test_guest_disk_pattern_and_ram_intact(host):
     if host.backend.get_hostname() != "lmlab-hv2":
         return
-    (uuid,) = guest_domains(host)
+    uuid = the_domain(host)
     deadline = time.time() + 30
     while not records(console(host, uuid), "V") and time.time() < deadline:
         time.sleep(2)

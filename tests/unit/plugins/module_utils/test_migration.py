@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from keystoneauth1 import exceptions as ks_exc
+
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import migration as mig
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import LibvirtJobReader
@@ -31,7 +33,8 @@ def run(case, tmp_path=None):
     lib = fakes.FakeLibvirt(cloud)
     params = dict(BASE, **case.get('params', {}))
     timeline = Timeline(str(tmp_path / 'log.jsonl') if tmp_path else None, now=clock.time).open()
-    flow = mig.LiveMigration(NovaApi(fakes.FakeConn(cloud)), params,
+    conn = fakes.RefusingConn(case['conn_error']) if case.get('conn_error') else fakes.FakeConn(cloud)
+    flow = mig.LiveMigration(NovaApi(conn), params,
                              reader_factory=lambda uri: LibvirtJobReader(uri, lib=lib),
                              timeline=timeline, monotonic=clock.monotonic, sleep=clock.sleep)
     try:
@@ -114,6 +117,16 @@ REFUSALS = [
     dict(id='nova refuses 409 error state', setup=lambda c: setattr(c, 'trigger_error', (
         409, "Cannot 'os-migrateLive' instance %s while it is in vm_state error" % fakes.UUID)),
         expect=['Nova refused to live-migrate', 'HTTP 409', 'Nothing was changed', 'Hint:', 'recover_on_abort']),
+    # openstacksdk authenticates when the compute proxy is first used (measured on the lab: a wrong password
+    # used to escape as a crash, "Module failed: ... (HTTP 401)", with a traceback)
+    dict(id='wrong credentials', conn_error=ks_exc.Unauthorized(
+        'The request you have made requires authentication.'),
+        expect=['Connecting to the cloud (compute API) failed (HTTP 401)', 'requires authentication',
+                'Nothing was changed', 'Hint: Authentication failed', 'clouds.yaml']),
+    dict(id='keystone unreachable', conn_error=ks_exc.ConnectFailure(
+        'Unable to establish connection to http://192.0.2.1:5000/v3/auth/tokens'),
+        expect=['Connecting to the cloud (compute API) failed', 'Unable to establish connection',
+                'Nothing was changed']),
     dict(id='nova refuses 403', setup=lambda c: setattr(c, 'trigger_error', (
         403, "Policy doesn't allow os_compute_api:os-migrate-server:migrate_live to be performed.")),
         expect=['HTTP 403', 'admin role']),
@@ -158,6 +171,12 @@ OUTCOMES = [
     dict(id='destination libvirtd stopped',
          setup=plan(fakes.libvirt_failure_plan("unable to connect to server at 'cmp2:16509': Connection refused")),
          ok=False, expect=['libvirtd-tcp.socket', "ended 'error'"]),
+    dict(id='destination libvirtd stopped, nova 34 order',
+         setup=plan(fakes.nova34_failure_plan("Cannot recv data: Connection reset by peer",
+                                              'Connection to the hypervisor is broken on host')),
+         ok=False, expect=["ended 'error'", 'Connection to the hypervisor is broken on host',
+                           'The server is ERROR (vm_state error) on cmp1', 'systemctl status libvirtd'],
+         absent=["ended 'failed'", 'It still runs on the source: nothing moved']),
     dict(id='completed but still on the source', setup=plan(fakes.success_plan(host_moves=False)), ok=False,
          expect=['Nova reports migration 100 of vm1', 'completed, but the server is still on the source host cmp1',
                  'NOT a successful migration']),
@@ -189,6 +208,8 @@ def test_outcomes(case, tmp_path):
         assert result['server']['host'] == 'cmp1' or 'completed' in error.msg
     for text in case.get('expect', []):
         assert text in result['msg']
+    for text in case.get('absent', []):
+        assert text not in result['msg']
     for text in case.get('warn', []):
         assert any(text in w for w in result['warnings']), result['warnings']
     if 'suspect' in case:
@@ -274,6 +295,23 @@ TIMEOUTS = [
                  'HTTP 409', 'the domain is running on cmp1 and absent on cmp2',
                  'openstack server set --state active'],
          recovered=False, final_status='ERROR'),
+    # the order nova 34 really goes through (lab): ACTIVE + 'cancelled' first, then 'error' + ERROR
+    dict(id='abort, nova 34 order: cancelled then error',
+         setup=plan(fakes.endless_plan(), on_abort=fakes.nova34_abort_measured(error_at=1.5, server_error_at=1.6)),
+         expect=["ended 'error'", 'The server is ERROR (vm_state error) on cmp1',
+                 "Nova ends the migration 'error' (not 'cancelled')", 'openstack server set --state active'],
+         absent=["ended 'cancelled'", 'nothing moved'], recovered=False, final_status='ERROR'),
+    dict(id='abort, nova 34 order: error seen before ERROR',
+         setup=plan(fakes.endless_plan(), on_abort=fakes.nova34_abort_measured(first=None, error_at=0.6,
+                                                                               server_error_at=1.6)),
+         expect=["ended 'error'", 'The server is ERROR (vm_state error) on cmp1', 'To recover'],
+         absent=['nothing moved'], recovered=False, final_status='ERROR'),
+    dict(id='abort, nova 34 order, with recovery', params=dict(recover_on_abort=True),
+         setup=plan(fakes.endless_plan(), on_abort=fakes.nova34_abort_measured(first=None, error_at=0.6,
+                                                                               server_error_at=1.6)),
+         expect=['The server is ERROR (vm_state error) on cmp1', 'recover_on_abort: libvirt confirmed',
+                 'it is now ACTIVE on cmp1'],
+         recovered=True, final_status='ACTIVE'),
     dict(id='abort with recovery', params=dict(recover_on_abort=True),
          setup=plan(fakes.endless_plan(), on_abort=fakes.nova34_abort()),
          expect=['recover_on_abort: libvirt confirmed the domain running on cmp1 and absent from cmp2',

@@ -140,6 +140,31 @@ def test_response_error(case):
     assert e.msg == case['expected'] and e.transient is case['transient']
 
 
+PROXY_ERRORS = [
+    dict(id='wrong password', error=ks_exc.Unauthorized('The request you have made requires authentication.',
+                                                        http_status=401),
+         status=401, transient=False, text='requires authentication'),
+    dict(id='keystone unreachable', error=ks_exc.ConnectFailure('Unable to establish connection'), status=None,
+         transient=True, text='Unable to establish connection'),
+    dict(id='no compute endpoint', error=ks_exc.EndpointNotFound('Could not find requested endpoint'), status=None,
+         transient=False, text='Could not find requested endpoint'),
+]
+
+
+@table(PROXY_ERRORS)
+def test_proxy_creation_errors_become_nova_errors(case):
+    """openstacksdk authenticates when conn.compute is first used: that failure is a NovaError too."""
+    api = nova.NovaApi(fakes.RefusingConn(case['error']))
+    for call in (api.versions, lambda: api.find_server('vm1'), lambda: api.compute_service('cmp2'),
+                 lambda: api.inventories('rp-cmp2')):
+        with pytest.raises(NovaError) as info:
+            call()
+        e = info.value
+        assert e.status == case['status'] and e.transient is case['transient']
+        assert e.msg.startswith('Connecting to the cloud (')
+        assert case['text'] in e.msg
+
+
 def api_and_cloud(**kw):
     cloud = fakes.FakeCloud(FakeClock(), **kw)
     return nova.NovaApi(fakes.FakeConn(cloud)), cloud
@@ -204,6 +229,12 @@ def test_api_actions():
     assert nova.event_reasons(api.action(fakes.UUID, 'req-2')) == ['conductor_live_migrate_instance: pre-check']
     assert nova.event_reasons({'message': 'Error', 'events': []}) == ['Error']
     assert nova.event_reasons(None) == []
+    assert nova.event_reasons({'events': [{'event': 'compute_rollback_live_migration_at_destination', 'host': 'cmp2',
+                                           'result': 'Error', 'details': None,
+                                           'traceback': 'T\nnova.exception.HypervisorUnavailable: Connection to the '
+                                                        'hypervisor is broken on host'}]}) == [
+        'compute_rollback_live_migration_at_destination on cmp2: nova.exception.HypervisorUnavailable: Connection to '
+        'the hypervisor is broken on host']
 
 
 def test_api_write_calls():

@@ -258,3 +258,33 @@ def test_server_error_is_transient(wire):
     with pytest.raises(NovaError) as e:
         api.get_server(UUID)
     assert e.value.transient and e.value.status == 503
+
+
+def test_wrong_password_is_a_nova_error_not_a_crash():
+    """Password auth that keystone rejects (what the lab showed with a wrong password): openstacksdk
+    authenticates while it builds conn.compute, before any NovaApi call runs. It must come out as a
+    NovaError naming the 401, not as the raw keystoneauth exception (a module crash)."""
+    nova = Nova()
+    server = ThreadingHTTPServer(('127.0.0.1', 0), make_handler(nova))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        identity = 'http://127.0.0.1:%d/identity/v3' % server.server_address[1]
+        nova.route('GET', r'/identity/v3/?', lambda m, q, b: (200, {'version': {
+            'id': 'v3.14', 'status': 'stable', 'links': [{'rel': 'self', 'href': identity + '/'}]}}, {}))
+        nova.route('POST', r'/identity/v3/auth/tokens', lambda m, q, b: (401, {'error': {
+            'code': 401, 'title': 'Unauthorized',
+            'message': 'The request you have made requires authentication.'}}, {}))
+        conn = openstack.connect(auth_type='password', auth={
+            'auth_url': identity, 'username': 'admin', 'password': 'wrong', 'project_name': 'admin',
+            'user_domain_name': 'Default', 'project_domain_name': 'Default'})
+        with pytest.raises(NovaError) as e:
+            NovaApi(conn).versions()
+        assert e.value.status == 401 and not e.value.transient
+        assert e.value.msg.startswith('Connecting to the cloud (compute API) failed (HTTP 401)')
+        assert 'requires authentication' in e.value.msg
+        token = last(nova, 'POST', '/auth/tokens')
+        assert token['body']['auth']['identity']['password']['user']['name'] == 'admin'
+    finally:
+        server.shutdown()
+        server.server_close()
