@@ -85,6 +85,8 @@ def progress_core(sample):
     phase = sample.get('phase')
     if phase == 'setup':
         parts.append('setting up the disk copy')
+    if phase == 'finishing':
+        parts.append('copy done, Nova finishing on the destination')
     if sample.get('disk_total'):
         parts.append('disk %s' % fmt_pair(sample.get('disk_processed'), sample['disk_total']))
     if sample.get('memory_total'):

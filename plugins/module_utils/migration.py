@@ -93,10 +93,12 @@ class ChangeRate(object):
         return self.bps
 
 
-def build_sample(t, status, job, prev_job, nova, nova_bps=None):
+def build_sample(t, status, job, prev_job, nova, nova_bps=None, job_ended=False):
     """One progress sample: flat figures from libvirt when it has a running
     job, else from Nova's progress bytes (with ``nova_bps`` from a ChangeRate);
-    both raw sources kept alongside."""
+    both raw sources kept alongside. ``job_ended``: libvirt's job on the source is
+    over while Nova still finishes (phase ``finishing``): Nova's last progress
+    bytes are stale then and are not shown as progress."""
     sample = {'t': round(t, 3), 'status': status, 'libvirt': job, 'nova': nova}
     flat = dict.fromkeys(('phase', 'data_total', 'data_processed', 'data_remaining', 'disk_total', 'disk_processed',
                           'disk_remaining', 'memory_total', 'memory_processed', 'memory_remaining', 'bps', 'eta_s',
@@ -106,6 +108,9 @@ def build_sample(t, status, job, prev_job, nova, nova_bps=None):
             if key in job:
                 flat[key] = job[key]
         flat['bps'] = rate_bps(prev_job, job)
+        flat['origin'] = 'libvirt'
+    elif job_ended:
+        flat['phase'] = 'finishing'
         flat['origin'] = 'libvirt'
     elif nova and any(nova.get(k) for k in PROGRESS_FIELDS):
         for kind in ('disk', 'memory'):
@@ -419,7 +424,9 @@ class LiveMigration(object):
         if self.migration is not None:
             mid = self.migration['id']
             fresh = None
-            if not migration_finished(self.migration):
+            # the in-progress view carries the progress bytes; once libvirt's job is over there
+            # are none left to read, and the record (the list) says when Nova is done
+            if not migration_finished(self.migration) and not self.tracker.ended:
                 fresh = self.api.in_progress(sid, mid)
             if fresh is None:
                 fresh = self.api.migration_record(sid, mid)
@@ -437,7 +444,8 @@ class LiveMigration(object):
             nova = dict((k, self.migration.get(k)) for k in PROGRESS_FIELDS)
             done = [nova.get('disk_processed_bytes'), nova.get('memory_processed_bytes')]
             nova_bps = self.nova_rate.feed(t, sum(v for v in done if v) if any(v is not None for v in done) else None)
-        sample = build_sample(t, migration_status(self.migration) or 'requested', job, prev_job, nova, nova_bps)
+        sample = build_sample(t, migration_status(self.migration) or 'requested', job, prev_job, nova, nova_bps,
+                              job_ended=self.tracker.ended and job is None)
         self.last_sample = sample
         self.buffer.add(sample)
         self.timeline.write('sample', **sample)

@@ -308,7 +308,7 @@ job:
 samples:
   description: >-
     Progress samples, at most I(max_samples), spread over the run. Each has C(t) (s since the
-    request), C(status) (Nova), C(phase) (setup, disk, memory), C(origin) (libvirt or nova),
+    request), C(status) (Nova), C(phase) (setup, disk, memory, finishing once libvirt's job is over), C(origin) (libvirt or nova),
     data/disk/memory total/processed/remaining in bytes, C(bps), C(eta_s), C(memory_dirty_bps),
     C(memory_iteration), C(downtime_ms) (expected), C(line) (the progress line), and the raw
     C(nova) bytes and normalised C(libvirt) job statistics it was built from.

@@ -82,6 +82,7 @@ PROGRESS = [
     dict(id='disk phase', s=sample(phase='disk', disk_total=128 * MiB, disk_processed=32 * MiB, bps=64 * MiB, eta_s=1.5),
          expected='disk 32/128 MiB, 64 MiB/s, ETA 2 s'),
     dict(id='setup', s=sample(phase='setup'), expected='setting up the disk copy'),
+    dict(id='finishing', s=sample(phase='finishing'), expected='copy done, Nova finishing on the destination'),
     dict(id='memory only, later pass', s=sample(memory_total=GiB, memory_remaining=100 * MiB, bps=30 * MiB, eta_s=40,
                                                 memory_iteration=7),
          expected='memory 100 MiB left, 30 MiB/s, ETA 40 s, pass 7'),

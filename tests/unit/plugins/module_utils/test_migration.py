@@ -464,12 +464,16 @@ SAMPLES = [
     dict(id='nothing yet', job=None, nova=dict.fromkeys(NOVA), nova_bps=None,
          expect=dict(origin=None, phase=None, line='   3.0 s running        no progress figures yet')),
     dict(id='no record', job=None, nova=None, nova_bps=None, expect=dict(origin=None, nova=None, libvirt=None)),
+    dict(id='job over, Nova finishing: its last bytes are stale', job=None, nova=NOVA, nova_bps=40 * MiB, ended=True,
+         expect=dict(origin='libvirt', phase='finishing', data_remaining=None, eta_s=None,
+                     line='   3.0 s running        copy done, Nova finishing on the destination')),
 ]
 
 
 @table(SAMPLES)
 def test_build_sample(case):
-    sample = mig.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'])
+    sample = mig.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'],
+                              job_ended=case.get('ended', False))
     for key, value in case['expect'].items():
         assert sample[key] == value, key
     assert sample['nova'] == case['nova'] and sample['libvirt'] == case['job']
