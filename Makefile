@@ -120,6 +120,8 @@ lab: collection lab-setup
 	export LM_TEST_NETWORK=$(LM_TEST_NETWORK) LM_IMAGE_HYPERVISOR=$$(tools/image.sh ref hypervisor) \
 	  LM_IMAGE_ELFAKE=$$(tools/image.sh ref elfake)
 	cd extensions
+	# molecule keeps a scenario's state outside the checkout: forget an earlier run's
+	molecule reset -s lab
 	trap 'molecule destroy -s lab' EXIT
 	molecule create -s lab
 	molecule converge -s lab
