@@ -336,6 +336,9 @@ all:
         nova_migration_require_nova: true
         nova_migration_compute_command: nova-compute
         nova_migration_bandwidth: {bw}
+        # both hypervisors at once: the lab prepares them before their nova-compute starts,
+        # so there is no running guest to keep on a peer while the other one restarts
+        prepare_compute_serial: 2
 """
         os.makedirs(self.ansible_dir, exist_ok=True)
         self.lab._write(self.inventory, text, 0o644)

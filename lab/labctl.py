@@ -190,7 +190,9 @@ class Lab:
         env = dict(os.environ)
         env["PATH"] = os.path.join(self.venv, "bin") + ":" + env.get("PATH", "")
         env["LAB_STATE_DIR"] = self.state
-        env["no_proxy"] = env["NO_PROXY"] = "localhost,127.0.0.1," + self.bind
+        # before the first cloud-up (a fresh checkout) the lab has no bind address yet
+        env["no_proxy"] = env["NO_PROXY"] = ",".join(
+            a for a in ("localhost", "127.0.0.1", self.cfg.get("bind")) if a)
         for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
                   "VIRTUAL_ENV", "PYTHONPATH", "OS_CLOUD"):
             env.pop(k, None)
