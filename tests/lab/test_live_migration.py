@@ -99,6 +99,31 @@ def other(hv):
     return "hv2" if hv == "hv1" else "hv1"
 
 
+LIBVIRTD_UNITS = ["libvirtd-tcp.socket", "libvirtd.socket", "libvirtd-ro.socket",
+                  "libvirtd-admin.socket", "libvirtd.service"]
+
+
+def start_poller(lab, hv, uuid, throttle):
+    """poll_jobstats in a thread: returns (stop event, samples list, thread)."""
+    stop, samples = threading.Event(), []
+    thread = threading.Thread(target=poll_jobstats, args=(lab, hv, uuid, stop, samples),
+                              kwargs={"throttle": throttle})
+    thread.start()
+    return stop, samples, thread
+
+
+def stop_libvirtd_once_copying(lab, hv, samples, proc, t0, timeout):
+    """Stop hv's libvirtd and its sockets (socket activation would restart it) as soon as the
+    sampled job has moved data. Seconds since t0, or None if the job never did (or proc ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(s.get("type") == 2 and s.get("data_processed", 0) > 0 for s in samples):
+            lab.podman("exec", f"lmlab-{hv}", "systemctl", "stop", *LIBVIRTD_UNITS)
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    return None
+
+
 def test_a_block_live_migration(lab, guest):
     srv = lab.server()
     uuid = srv["id"]
@@ -136,10 +161,7 @@ def test_b_throttled_migration_back_shows_job_progress(lab, guest):
     dst = other(src)
     text0 = lab.console()
     seq0 = max_seq(text0)
-    stop, samples = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, src, uuid, stop, samples),
-                              kwargs={"throttle": THROTTLE_MIB})
-    poller.start()
+    stop, samples, poller = start_poller(lab, src, uuid, THROTTLE_MIB)
     t0 = time.monotonic()
     proc = lab.os_bg("server", "migrate", "--live-migration", "--block-migration",
                      "--host", dst, "--wait", uuid)
@@ -192,24 +214,12 @@ def test_c_destination_libvirtd_stopped_mid_migration(lab, guest):
     dst = other(src)
     text0 = lab.console()
     seq0 = max_seq(text0)
-    stop, samples = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, src, uuid, stop, samples),
-                              kwargs={"throttle": THROTTLE_MIB})
-    poller.start()
+    stop, samples, poller = start_poller(lab, src, uuid, THROTTLE_MIB)
     t0 = time.monotonic()
     proc = lab.os_bg("server", "migrate", "--live-migration", "--block-migration",
                      "--host", dst, "--wait", uuid)
-    stopped_at = None
-    units = ["libvirtd-tcp.socket", "libvirtd.socket", "libvirtd-ro.socket",
-             "libvirtd-admin.socket", "libvirtd.service"]
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(s.get("type") == 2 and s.get("data_processed", 0) > 0 for s in samples):
-                lab.podman("exec", f"lmlab-{dst}", "systemctl", "stop", *units)
-                stopped_at = time.monotonic() - t0
-                break
-            time.sleep(0.2)
+        stopped_at = stop_libvirtd_once_copying(lab, dst, samples, proc, t0, 90)
         out, err = proc.communicate(timeout=MIGRATE_TIMEOUT)
     finally:
         stop.set()
@@ -221,7 +231,7 @@ def test_c_destination_libvirtd_stopped_mid_migration(lab, guest):
     doms_src = lab.domains(src)
     # bring the destination's libvirtd back (sockets first), then see what it kept
     lab.podman("exec", f"lmlab-{dst}", "systemctl", "reset-failed", check=False)
-    lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *units)
+    lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *LIBVIRTD_UNITS)
     time.sleep(3)
     doms_dst = lab.domains(dst)
     actions = lab.os("server", "event", "list", uuid, json_out=True)

@@ -28,14 +28,14 @@ Disruptive parts (a disabled compute service, a stopped libvirtd) are short and 
 import json
 import os
 import subprocess
-import threading
 import time
 
 import pytest
 import yaml
 
 from conftest import HVS, REPO, STATE, labctl, max_seq
-from test_live_migration import assert_intact, assert_no_reboot, other, poll_jobstats, wait_guest_writes
+from test_live_migration import (LIBVIRTD_UNITS, assert_intact, assert_no_reboot, other, start_poller,
+                                 stop_libvirtd_once_copying, wait_guest_writes)
 
 NAME = "lmlab-mod-1"
 URI = "qemu+tcp://{host}/system"
@@ -45,8 +45,6 @@ COLLECTIONS = os.path.join(REPO, ".build", "collections")
 ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
 MODULE = "openstack_ops.live_migration.live_migrate"
 MV = "2.95"
-LIBVIRTD_UNITS = ["libvirtd-tcp.socket", "libvirtd.socket", "libvirtd-ro.socket",
-                  "libvirtd-admin.socket", "libvirtd.service"]
 NOVA_BYTES = ("memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes",
               "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes")
 JOBSTATS = ("type", "elapsed_ms", "data_total", "data_processed", "data_remaining",
@@ -410,10 +408,7 @@ def test_throttled_migration_reports_nova_and_libvirt_progress(lab, guest, runne
     text0, _, _, _ = wait_guest_writes(guest, 0)
     seq0 = max_seq(text0)
     known = {m[0] for m in guest.migrations()}
-    stop, jobstats = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, src, guest.id, stop, jobstats),
-                              kwargs={"throttle": THROTTLE_MIB})
-    poller.start()
+    stop, jobstats, poller = start_poller(lab, src, guest.id, THROTTLE_MIB)
     try:
         run = runner.run("throttled migration", dict(runner.base_args(dst), poll_interval=0.5))
     finally:
@@ -482,10 +477,7 @@ def run_timed_out_migration(lab, guest, runner, name, **extra):
     src, dst = st["host"], other(st["host"])
     text0, _, _, _ = wait_guest_writes(guest, 0)
     known = {m[0] for m in guest.migrations()}
-    stop, jobstats = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, src, guest.id, stop, jobstats),
-                              kwargs={"throttle": ABORT_THROTTLE_MIB})
-    poller.start()
+    stop, jobstats, poller = start_poller(lab, src, guest.id, ABORT_THROTTLE_MIB)
     try:
         run = runner.run(name, dict(runner.base_args(dst), timeout=ABORT_TIMEOUT_S, on_timeout="abort",
                                     **extra))
@@ -574,23 +566,14 @@ def test_destination_libvirtd_stopped_mid_migration_is_a_failure(lab, guest, run
     src, dst = st["host"], other(st["host"])
     text0, _, _, _ = wait_guest_writes(guest, 0)
     known = {m[0] for m in guest.migrations()}
-    stop, jobstats = threading.Event(), []
-    poller = threading.Thread(target=poll_jobstats, args=(lab, src, guest.id, stop, jobstats),
-                              kwargs={"throttle": 20})
-    poller.start()
+    stop, jobstats, poller = start_poller(lab, src, guest.id, 20)
     stopped_at = None
     proc = runner.start("destination libvirtd stopped",
                         dict(runner.base_args(dst), timeout=180, on_timeout="fail"))
     t0 = time.monotonic()
     try:
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and proc.poll() is None:
-                if any(s.get("type") == 2 and s.get("data_processed", 0) > 0 for s in jobstats):
-                    lab.podman("exec", f"lmlab-{dst}", "systemctl", "stop", *LIBVIRTD_UNITS)
-                    stopped_at = time.monotonic() - t0
-                    break
-                time.sleep(0.2)
+            stopped_at = stop_libvirtd_once_copying(lab, dst, jobstats, proc, t0, 120)
             run = runner.finish(proc, timeout=600)
         finally:
             stop.set()
