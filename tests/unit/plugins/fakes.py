@@ -312,8 +312,9 @@ def precheck_failure_plan(details):
     ]
 
 
-def libvirt_failure_plan(text, source='cmp1', dest='cmp2'):
-    """The copy starts, then libvirt fails; Nova rolls back: migration 'error', server ACTIVE on the source."""
+def copy_then_libvirt_error(error, source='cmp1', dest='cmp2'):
+    """The first steps of a failed migration: the copy starts, libvirt's job goes away, and the
+    instance action records libvirt's error (the rollback follows in the callers' steps)."""
     return [
         (0.0, set_mig(status='accepted')),
         (0.3, set_mig(status='preparing', dest_compute=dest, dest_node=dest + '.lab')),
@@ -321,7 +322,13 @@ def libvirt_failure_plan(text, source='cmp1', dest='cmp2'):
         (1.0, set_job(source, jobstats(0))),
         (1.5, set_job(source, None)),
         (1.6, add_event('compute_live_migration', 'Error',
-                        traceback='Traceback (most recent call last):\n  ...\nlibvirt.libvirtError: internal error: %s' % text)),
+                        traceback='Traceback (most recent call last):\n  ...\nlibvirt.libvirtError: %s' % error)),
+    ]
+
+
+def libvirt_failure_plan(text, source='cmp1', dest='cmp2'):
+    """The copy starts, then libvirt fails; Nova rolls back: migration 'error', server ACTIVE on the source."""
+    return copy_then_libvirt_error('internal error: %s' % text, source, dest) + [
         (1.7, set_server(**{'OS-EXT-STS:task_state': None})),
         (1.8, set_mig(status='error')),
     ]
@@ -372,14 +379,7 @@ def nova34_failure_plan(text, fault, source='cmp1', dest='cmp2', gap=1.0):
     """libvirt fails mid-copy (e.g. the destination's libvirtd stopped), in nova 34's order: the rollback
     leaves the server ACTIVE and the migration 'failed'; `gap` s later the manager sets 'error' and ERROR
     with the fault the destination's rollback raised."""
-    return [
-        (0.0, set_mig(status='accepted')),
-        (0.3, set_mig(status='preparing', dest_compute=dest, dest_node=dest + '.lab')),
-        (1.0, set_mig(status='running')),
-        (1.0, set_job(source, jobstats(0))),
-        (1.5, set_job(source, None)),
-        (1.6, add_event('compute_live_migration', 'Error',
-                        traceback='Traceback (most recent call last):\n  ...\nlibvirt.libvirtError: %s' % text)),
+    return copy_then_libvirt_error(text, source, dest) + [
         (1.7, set_server(**{'OS-EXT-STS:task_state': None})),
         (1.7, set_mig(status='failed')),
         (1.7 + gap, set_mig(status='error')),
