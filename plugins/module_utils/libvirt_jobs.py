@@ -90,8 +90,8 @@ def render_uri(template, host, node=None, addresses=None):
     h = addresses.get(host, host) if host else ''
     n = addresses.get(node or host, node or host) if (node or host) else ''
     out = template.replace('{host}', h).replace('{node}', n)
-    if '{' in template.replace('{host}', '').replace('{node}', '') or \
-            '}' in template.replace('{host}', '').replace('{node}', ''):
+    others = template.replace('{host}', '').replace('{node}', '')
+    if '{' in others or '}' in others:
         raise ValueError('libvirt_uri %r has an unknown placeholder: only {host} and {node} are filled in' % template)
     return out
 
