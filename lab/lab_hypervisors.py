@@ -19,6 +19,8 @@ import subprocess
 import time
 import uuid
 
+import lab_api
+
 NET = "lmlab"
 SUBNET = "198.18.20.0/24"
 HOST_ADDR = "198.18.20.1"
@@ -187,12 +189,11 @@ class Hypervisors:
     # ------------------------------------------------------------ containers
     def hv_ids(self):
         """Stable per-hypervisor UUIDs (libvirt host_uuid, nova compute_id) in lab.json."""
-        ids = self.lab.cfg.setdefault("hypervisors", {})
+        ids = {hv: dict(v) for hv, v in self.lab.cfg.get("hypervisors", {}).items()}
         for hv in HVS:
             ids.setdefault(hv, {"host_uuid": str(uuid.uuid4()),
                                 "compute_id": str(uuid.uuid4())})
-        self.lab._write(self.lab.cfg_path, json.dumps(self.lab.cfg, indent=1,
-                                                      sort_keys=True) + "\n")
+        self.lab.save_cfg(hypervisors=ids)
         return ids
 
     def container_up(self, hv, ref):
@@ -336,9 +337,9 @@ all:
         nova_migration_require_nova: true
         nova_migration_compute_command: nova-compute
         nova_migration_bandwidth: {bw}
-        # both hypervisors at once: the lab prepares them before their nova-compute starts,
-        # so there is no running guest to keep on a peer while the other one restarts
-        prepare_compute_serial: 2
+# labctl up runs prepare-compute.yml with -e prepare_compute_serial=2 (both hypervisors at
+# once: no guest runs yet). A batch size is a play keyword, computed before any inventory
+# variable exists: it has to be an extra var, never an inventory variable.
 """
         os.makedirs(self.ansible_dir, exist_ok=True)
         self.lab._write(self.inventory, text, 0o644)
@@ -350,6 +351,8 @@ all:
         env["PATH"] = os.path.join(venv, "bin") + ":" + env["PATH"]
         env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(self.repo, ".build", "collections")
         env["ANSIBLE_PIPELINING"] = "true"
+        # per-task durations in logs/prepare-compute.log
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
         env["ANSIBLE_FORCE_COLOR"] = "0"
         env["ANSIBLE_NOCOLOR"] = "1"
         env["ANSIBLE_RETRY_FILES_ENABLED"] = "false"
@@ -364,7 +367,9 @@ all:
         pb = os.path.join(self.repo, ".venv", "bin", "ansible-playbook")
         if not os.path.exists(pb):
             raise HvError(f"no controller venv ({pb})")
-        argv = [pb, "-i", self.write_inventory(),
+        # both hypervisors in one batch: labctl prepares them before their nova-compute
+        # starts, so no guest has to stay on a peer while the other one restarts
+        argv = [pb, "-i", self.write_inventory(), "-e", f"prepare_compute_serial={len(HVS)}",
                 os.path.join(self.repo, "playbooks", "prepare-compute.yml"), *extra]
         logfile = os.path.join(self.lab.logs, "prepare-compute.log")
         t0 = time.monotonic()
@@ -383,6 +388,16 @@ all:
         return dt
 
     # ------------------------------------------------------------ nova
+    def compute_active_since(self, hv):
+        """time.monotonic() at which nova-compute became active in hv, or None if it is not.
+        (systemd in the container and this process read the same CLOCK_MONOTONIC.)"""
+        out = self.cexec(hv, "systemctl", "show", "-p", "ActiveState,ActiveEnterTimestampMonotonic",
+                         "nova-compute.service", check=False)
+        props = dict(ln.split("=", 1) for ln in out.splitlines() if "=" in ln)
+        if props.get("ActiveState") != "active":
+            return None
+        return int(props.get("ActiveEnterTimestampMonotonic") or 0) / 1e6
+
     def start_compute(self, hv, restart=False):
         self.cexec(hv, "systemctl", "restart" if restart else "start", "nova-compute.service")
 
@@ -391,22 +406,30 @@ all:
                      f"{self.lab.etc}/nova/nova.conf", "cell_v2", "discover_hosts"],
                     logname="nova-manage", what="nova-manage cell_v2 discover_hosts")
 
-    def wait_computes(self, timeout=240):
+    def api(self):
+        return lab_api.Api(f"http://{self.lab.bind}:5000", "admin",
+                           self.lab.cfg["secrets"]["admin"], "admin")
+
+    def wait_computes(self, timeout=240, interval=1.0):
+        """Both nova-compute services up and enabled, both hypervisors up, hosts mapped."""
         deadline = time.monotonic() + timeout
+        api = self.api()
         discovered = False
-        last = None
+        last = ([], [], "")
         while True:
-            svcs = self.openstack("compute", "service", "list", "--service",
-                                  "nova-compute", fmt_json=True, check=False) or []
-            up = {s["Host"] for s in svcs if s.get("State") == "up"
-                  and s.get("Status") == "enabled"}
-            hyps = self.openstack("hypervisor", "list", fmt_json=True, check=False) or []
-            hnames = {h["Hypervisor Hostname"] for h in hyps if h.get("State") == "up"}
-            last = (sorted(up), sorted(hnames))
+            try:
+                svcs = api.get("compute", "/os-services?binary=nova-compute",
+                               COMPUTE_API)["services"]
+                hyps = api.get("compute", "/os-hypervisors/detail", COMPUTE_API)["hypervisors"]
+                up = {s["host"] for s in svcs if s["state"] == "up" and s["status"] == "enabled"}
+                hnames = {h["hypervisor_hostname"] for h in hyps if h.get("state") == "up"}
+                last = (sorted(up), sorted(hnames), "")
+            except lab_api.ApiError as e:
+                up, hnames, last = set(), set(), (last[0], last[1], str(e))
             if set(HVS) <= up and set(HVS) <= hnames:
                 if not discovered:
                     self.discover()
-                return last
+                return last[:2]
             if set(HVS) <= up and not discovered:
                 self.discover()
                 discovered = True
@@ -418,11 +441,12 @@ all:
                     raise HvError(f"nova-compute on {hv} failed:\n{log}")
             if time.monotonic() > deadline:
                 raise HvError(f"computes not up after {timeout}s: services up {last[0]}, "
-                              f"hypervisors {last[1]}")
-            time.sleep(3)
+                              f"hypervisors {last[1]}" + (f"; last API error: {last[2]}"
+                                                          if last[2] else ""))
+            time.sleep(interval)
 
     # ------------------------------------------------------------ commands
-    def up(self, cloud_up):
+    def up(self, cloud_prepare, cloud_start):
         import concurrent.futures as cf
         t0 = time.monotonic()
         timings = {}
@@ -437,31 +461,50 @@ all:
         if not os.path.isdir(self.wheels):
             raise HvError(f"no wheelhouse at {self.wheels}: run lab/setup.sh")
         timed("network", self.net_up)
-        with cf.ThreadPoolExecutor(max_workers=2) as pool:
-            fimg = pool.submit(timed, "image", self.image)
-            fcloud = pool.submit(timed, "cloud-up", cloud_up)
-            ref = fimg.result()
-            fcloud.result()
-        with cf.ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(lambda hv: timed(f"container-{hv}", self.container_up, hv, ref), HVS))
-        changed, was_running = {}, {}
+        cloud_changed = timed("cloud-prepare", cloud_prepare)
+        # The control plane starts in the background while the hypervisors are built and
+        # prepared: the two share nothing until nova-compute starts (the critical path is
+        # image -> containers -> prepare-compute.yml, ~90 s warm).
+        cloud_ready = []
+
+        def cloud():
+            timed("cloud-up", cloud_start, cloud_changed)
+            cloud_ready.append(time.monotonic())
+
+        with cf.ThreadPoolExecutor(max_workers=1) as pool:
+            fcloud = pool.submit(cloud)
+            try:
+                ref = timed("image", self.image)
+                with cf.ThreadPoolExecutor(max_workers=2) as cpool:
+                    list(cpool.map(lambda hv: timed(f"container-{hv}", self.container_up, hv,
+                                                    ref), HVS))
+                changed, was_running = {}, {}
+                for hv in HVS:
+                    was_running[hv] = self.compute_active_since(hv) is not None
+                    changed[hv] = timed(f"configure-{hv}", self.configure, hv)
+                # the collection's handler (re)starts nova-compute when it changes nova.conf
+                timed("prepare-compute", self.prepare_compute)
+            finally:
+                # a failure on this side still waits for the cloud's threads (no orphans)
+                t_wait = time.monotonic()
+                fcloud.result()
+                timings["cloud-wait"] = round(time.monotonic() - t_wait, 1)
         for hv in HVS:
-            was_running[hv] = self.cexec(hv, "systemctl", "is-active", "nova-compute",
-                                         check=False).strip() == "active"
-            changed[hv] = timed(f"configure-{hv}", self.configure, hv)
-        # the collection's handler restarts nova-compute when it changes nova.conf
-        timed("prepare-compute", self.prepare_compute)
-        for hv in HVS:
-            # start (no-op when running); restart only if the lab's part changed under a
+            since = self.compute_active_since(hv)
+            # nova-compute caches neutron's extension list at start (600 s): one started by the
+            # handler before the control plane was ready starts again now
+            early = since is not None and t0 < since < cloud_ready[0]
+            # else start (no-op when running); restart only if the lab's part changed under a
             # nova-compute that ran before this `up`
-            self.start_compute(hv, restart=was_running[hv] and changed[hv])
-        timings["computes-up"] = 0
+            restart = early or (was_running[hv] and changed[hv])
+            if early:
+                self.log(f"{CONTAINER[hv]}: nova-compute started before the control plane "
+                         "was ready: restarting it")
+            self.start_compute(hv, restart=restart)
         res = timed("computes-up", self.wait_computes)
         total = round(time.monotonic() - t0, 1)
-        self.lab.cfg["last_lab_up"] = {"seconds": total, "steps": timings,
-                                       "at": time.strftime("%F %T")}
-        self.lab._write(self.lab.cfg_path, json.dumps(self.lab.cfg, indent=1,
-                                                      sort_keys=True) + "\n")
+        self.lab.save_cfg(last_lab_up={"seconds": total, "steps": timings,
+                                       "at": time.strftime("%F %T")})
         self.log(f"up done in {total} s: computes {res[0]}, hypervisors {res[1]}; "
                  f"inventory {self.inventory}")
 

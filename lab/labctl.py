@@ -36,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -136,6 +137,7 @@ class Lab:
         self.stamps = os.path.join(self.state, "stamps")
         self.cfg_path = os.path.join(self.state, "lab.json")
         self.cfg = self._load_json(self.cfg_path) or {}
+        self.cfg_lock = threading.Lock()
         self.args = args
 
     # ----------------------------------------------------------- helpers
@@ -163,6 +165,12 @@ class Lab:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
         return True
+
+    def save_cfg(self, **updates):
+        """Update lab.json (cloud and hypervisor steps run in parallel threads)."""
+        with self.cfg_lock:
+            self.cfg.update(updates)
+            self._write(self.cfg_path, json.dumps(self.cfg, indent=1, sort_keys=True) + "\n")
 
     def bin(self, name):
         return os.path.join(self.venv, "bin", name)
@@ -356,7 +364,7 @@ class Lab:
                                f"cloud-down first to move it to {bind}")
             self.cfg["bind"] = bind
         self.cfg.setdefault("bind", "127.0.0.1")
-        self._write(self.cfg_path, json.dumps(self.cfg, indent=1, sort_keys=True) + "\n")
+        self.save_cfg()
 
     def running_components(self):
         return [c for c in COMPONENTS if self.alive(c)]
@@ -878,13 +886,22 @@ log.console = false
 
     # ------------------------------------------------------------ commands
     def cloud_up(self):
-        t0 = time.monotonic()
+        self.cloud_start(self.cloud_prepare())
+
+    def cloud_prepare(self):
+        """State, secrets, bind address and config files: what the hypervisors' configuration
+        needs too (a second or two). Returns what changed, for cloud_start."""
         if not os.path.exists(self.bin("nova-api")) and \
                 not os.path.exists(self.bin("gunicorn")):
             raise LabError(f"no venv at {self.venv}: run lab/setup.sh first")
         self.init_state(self.args.bind)
         self.ensure_bind_address(self.args.dummy_iface)
-        changed = self.write_configs()
+        return self.write_configs()
+
+    def cloud_start(self, changed):
+        """Start (or keep) every control plane service; thread-safe next to the hypervisors'
+        steps (`labctl up` runs both at once)."""
+        t0 = time.monotonic()
         nova_changed = changed["nova"]
         timings = {}
 
@@ -926,9 +943,7 @@ log.console = false
         }
         run_dag(tasks, workers=self.args.jobs)
         total = round(time.monotonic() - t0, 1)
-        self.cfg["last_up"] = {"seconds": total, "steps": timings,
-                               "at": time.strftime("%F %T")}
-        self._write(self.cfg_path, json.dumps(self.cfg, indent=1, sort_keys=True) + "\n")
+        self.save_cfg(last_up={"seconds": total, "steps": timings, "at": time.strftime("%F %T")})
         log(f"cloud-up done in {total} s; clouds.yaml: {self.state}/clouds.yaml")
         log(f"try: . {self.state}/env.sh && openstack --os-cloud lab-admin "
             f"compute service list")
@@ -1087,7 +1102,7 @@ def lab_command(lab, args):
     if args.cmd == "up":
         args.bind = HOST_ADDR
         args.dummy_iface = None
-        hv.up(lab.cloud_up)
+        hv.up(lab.cloud_prepare, lab.cloud_start)
     elif args.cmd == "down":
         hv.down(lab.cloud_down)
     elif args.cmd == "boot":
