@@ -31,8 +31,9 @@ def render():
            "Generated from each role's `meta/argument_specs.yml` by `tools/gen_role_docs.py`;",
            "a unit test fails when this file and the specs disagree. The roles run in this order in",
            "`playbooks/prepare-compute.yml`: validation of all of them first, preflight, then",
-           "qemu_kvm_ev, libvirt_listener and nova_migration one batch (`prepare_compute_serial`,",
-           "default 1) at a time, then a libvirt connection check between all peers.", ""]
+           "qemu_kvm_ev, libvirt_listener and nova_migration one batch (extra var",
+           "`-e prepare_compute_serial=N`, default 1) at a time, then a libvirt connection check",
+           "between all peers.", ""]
     for role in roles:
         path = os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")
         if not os.path.exists(path):
