@@ -71,6 +71,24 @@ def nova_phase(nova, status):
     return 'setup' if status == 'running' else None
 
 
+
+def libvirt_view(source_host, src, dest_host, dst, errors):
+    """One sentence on where libvirt sees the domain (states from LibvirtJobReader.domain_state), or
+    None when libvirt was not read at all. A host whose libvirt did not answer is named with why."""
+    if src is None and dst is None and not errors:
+        return None
+    parts = []
+    for host, state in ((source_host, src), (dest_host, dst)):
+        if not host:
+            continue
+        if state is not None:
+            parts.append('%s on %s' % (state, host))
+        elif host in errors:
+            parts.append('unknown on %s (its libvirt did not answer: %s)' % (host, errors[host]))
+        else:
+            parts.append('unknown on %s' % host)
+    return 'libvirt: the domain is %s.' % ' and '.join(parts)
+
 class ChangeRate(object):
     """Bytes/s of a counter that is updated in steps (Nova writes the progress of a
     migration to its database every few seconds): the growth between two changes
@@ -509,9 +527,11 @@ class LiveMigration(object):
             self.finish_job(sid, dest, m.get('dest_node'))
             self.result['events'] = self.events(sid)
             if problems:
+                src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
+                view = libvirt_view(self.source_host, src, dest, dst, errors)
                 self.fail('Nova reports migration %s of %s completed, but %s. This is NOT a successful migration: '
-                          'check the server (openstack server show %s) and the guest on both hosts.' % (
-                              m.get('id'), self.who(server), '; '.join(problems), sid))
+                          'check the server (openstack server show %s) and the guest on both hosts.%s' % (
+                              m.get('id'), self.who(server), '; '.join(problems), sid, ' ' + view if view else ''))
             self.result['ok'] = True
             self.check_suspect()
             self.result['samples'] = self.buffer.items()
@@ -535,6 +555,12 @@ class LiveMigration(object):
             msg += (' Nova recorded no reason: see the nova-compute logs on %s and %s for request %s.'
                     % (self.source_host, m.get('dest_compute') or 'the destination', self.result.get('request_id')))
         msg += ' ' + self.where(server)
+        # where the guest really is: Nova may say ERROR while the domain runs on the source
+        dest = m.get('dest_compute')
+        src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
+        view = libvirt_view(self.source_host, src, dest, dst, errors)
+        if view:
+            msg += ' ' + view
         self.fail(msg, reasons)
 
     def where(self, server):
@@ -642,13 +668,16 @@ class LiveMigration(object):
                   'live_migration_info. %s' % (head, what, error.msg, migration_status(self.migration), self.where(server)))
 
     def libvirt_locations(self, sid, dest, dest_node):
-        """(state on source, state on destination) from libvirt, None where unknown."""
+        """(state on source, state on destination, {host: why unknown}) from libvirt; a state is None
+        where unknown. Nothing is read without a libvirt_uri."""
         if self.source_reader is None:
-            return None, None
+            return None, None, {}
         src = dst = None
+        errors = {}
         try:
             src = self.source_reader.domain_state(sid)
         except LibvirtUnavailable as e:
+            errors[self.source_host] = str(e)
             self.warn('libvirt on the source: %s' % e)
         if dest:
             reader = None
@@ -656,11 +685,12 @@ class LiveMigration(object):
                 reader = self.reader_for(dest, dest_node)
                 dst = reader.domain_state(sid)
             except (ValueError, LibvirtUnavailable) as e:
+                errors[dest] = str(e)
                 self.warn('libvirt on the destination: %s' % e)
             finally:
                 if reader is not None:
                     reader.close()
-        return src, dst
+        return src, dst, errors
 
     def after_abort(self, sid, server, head):
         m = self.migration
@@ -672,10 +702,10 @@ class LiveMigration(object):
         nova_error_state = (server.get('vm_state') or '').lower() == 'error' or (server.get('status') or '').upper() == 'ERROR'
         if migration_status(m) == 'error' and nova_error_state:
             msg += ' ' + NOVA34_ABORT
-        src, dst = self.libvirt_locations(sid, dest, m.get('dest_node'))
-        if src is not None or dst is not None:
-            msg += ' libvirt: the domain is %s on %s and %s on %s.' % (src or 'unknown', self.source_host,
-                                                                       dst or 'unknown', dest or 'the destination')
+        src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
+        view = libvirt_view(self.source_host, src, dest, dst, errors)
+        if view:
+            msg += ' ' + view
         if nova_error_state:
             if self.p.get('recover_on_abort'):
                 msg += ' ' + self.recover(sid, server, src, dst, dest)

@@ -230,6 +230,13 @@ def undefine(host, sid=UUID):
     return step
 
 
+def libvirt_stops(host):
+    """That host's libvirtd stops answering (the lab's test stops the destination's mid-copy)."""
+    def step(cloud):
+        cloud.libvirt_down.add(host)
+    return step
+
+
 def define(host, sid=UUID, state=1, completed=None):
     def step(cloud):
         cloud.domains.setdefault(host, {})[sid] = {'state': state, 'job': None, 'completed': completed}

@@ -173,13 +173,16 @@ OUTCOMES = [
          ok=False, expect=['libvirtd-tcp.socket', "ended 'error'"]),
     dict(id='destination libvirtd stopped, nova 34 order',
          setup=plan(fakes.nova34_failure_plan("Cannot recv data: Connection reset by peer",
-                                              'Connection to the hypervisor is broken on host')),
+                                              'Connection to the hypervisor is broken on host')
+                    + [(1.2, fakes.libvirt_stops('cmp2'))]),
          ok=False, expect=["ended 'error'", 'Connection to the hypervisor is broken on host',
-                           'The server is ERROR (vm_state error) on cmp1', 'systemctl status libvirtd'],
+                           'The server is ERROR (vm_state error) on cmp1', 'systemctl status libvirtd',
+                           "libvirt: the domain is running on cmp1 and unknown on cmp2 (its libvirt did not "
+                           "answer: cannot connect to qemu+tcp://cmp2/system"],
          absent=["ended 'failed'", 'It still runs on the source: nothing moved']),
     dict(id='completed but still on the source', setup=plan(fakes.success_plan(host_moves=False)), ok=False,
          expect=['Nova reports migration 100 of vm1', 'completed, but the server is still on the source host cmp1',
-                 'NOT a successful migration']),
+                 'NOT a successful migration', 'libvirt: the domain is']),
     dict(id='completed but server in error', setup=plan(fakes.success_plan(end_status='ERROR')), ok=False,
          expect=['the server is ERROR', 'NOT a successful migration']),
     dict(id='suspect block migration', setup=plan(fakes.success_plan(disk_reported=False)), ok=True,
@@ -187,6 +190,26 @@ OUTCOMES = [
     dict(id='no suspicion without explicit block migration', params=dict(block_migration='auto'),
          setup=plan(fakes.success_plan(disk_reported=False)), ok=True, suspect=False),
 ]
+
+
+LIBVIRT_VIEWS = [
+    dict(id='not read', args=('cmp1', None, 'cmp2', None, {}), expect=None),
+    dict(id='both hosts', args=('cmp1', 'running', 'cmp2', 'absent', {}),
+         expect='libvirt: the domain is running on cmp1 and absent on cmp2.'),
+    dict(id='destination did not answer', args=('cmp1', 'running', 'cmp2', None, {'cmp2': 'Connection refused'}),
+         expect='libvirt: the domain is running on cmp1 and unknown on cmp2 (its libvirt did not answer: '
+                'Connection refused).'),
+    dict(id='source did not answer', args=('cmp1', None, 'cmp2', 'running', {'cmp1': 'No route to host'}),
+         expect='libvirt: the domain is unknown on cmp1 (its libvirt did not answer: No route to host) and '
+                'running on cmp2.'),
+    dict(id='destination not known yet', args=('cmp1', 'paused', None, None, {}),
+         expect='libvirt: the domain is paused on cmp1.'),
+]
+
+
+@table(LIBVIRT_VIEWS)
+def test_libvirt_view(case):
+    assert mig.libvirt_view(*case['args']) == case['expect']
 
 
 @table(OUTCOMES)
