@@ -196,10 +196,12 @@ class LiveMigration(object):
     def elapsed(self):
         return None if self.t0 is None else round(self.monotonic() - self.t0, 3)
 
-    def fail(self, msg, reasons=(), hints=True):
+    def fail(self, msg, reasons=(), hints=True, hint_source=None):
         """Raise the OperatorError; known causes in msg/reasons add hints (hints=False: our own
-        message already says what to do, and a table match would mislead)."""
-        hints = hints_for([msg] + list(reasons)) if hints else []
+        message already says what to do, and a table match would mislead). hint_source: the part of
+        msg that may match (libvirt's view of the hosts quotes connection errors of our own reads,
+        which are no cause of the failure)."""
+        hints = hints_for([msg if hint_source is None else hint_source] + list(reasons)) if hints else []
         self.result['hints'] = hints
         if hints:
             msg = msg.rstrip() + ' Hint: ' + ' '.join(hints)
@@ -529,9 +531,10 @@ class LiveMigration(object):
             if problems:
                 src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
                 view = libvirt_view(self.source_host, src, dest, dst, errors)
-                self.fail('Nova reports migration %s of %s completed, but %s. This is NOT a successful migration: '
-                          'check the server (openstack server show %s) and the guest on both hosts.%s' % (
-                              m.get('id'), self.who(server), '; '.join(problems), sid, ' ' + view if view else ''))
+                msg = ('Nova reports migration %s of %s completed, but %s. This is NOT a successful migration: '
+                       'check the server (openstack server show %s) and the guest on both hosts.' % (
+                           m.get('id'), self.who(server), '; '.join(problems), sid))
+                self.fail(msg + (' ' + view if view else ''), hint_source=msg)
             self.result['ok'] = True
             self.check_suspect()
             self.result['samples'] = self.buffer.items()
@@ -559,9 +562,7 @@ class LiveMigration(object):
         dest = m.get('dest_compute')
         src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
         view = libvirt_view(self.source_host, src, dest, dst, errors)
-        if view:
-            msg += ' ' + view
-        self.fail(msg, reasons)
+        self.fail(msg + (' ' + view if view else ''), reasons, hint_source=msg)
 
     def where(self, server):
         text = 'The server is %s (vm_state %s) on %s.' % (server.get('status'), server.get('vm_state'), server.get('host'))
@@ -702,6 +703,7 @@ class LiveMigration(object):
         nova_error_state = (server.get('vm_state') or '').lower() == 'error' or (server.get('status') or '').upper() == 'ERROR'
         if migration_status(m) == 'error' and nova_error_state:
             msg += ' ' + NOVA34_ABORT
+        hint_source = msg
         src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
         view = libvirt_view(self.source_host, src, dest, dst, errors)
         if view:
@@ -714,7 +716,7 @@ class LiveMigration(object):
                         'run openstack server set --state active %s; or rerun with recover_on_abort=true and a '
                         'libvirt_uri.' % (self.source_host, sid, dest or 'the destination', sid))
         self.result['events'] = self.events(sid)
-        self.fail(msg)
+        self.fail(msg, hint_source=hint_source)
 
     def recover(self, sid, server, src, dst, dest):
         """Reset the server to active, only when libvirt proves where the guest is."""
