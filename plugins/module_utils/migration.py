@@ -71,7 +71,6 @@ def nova_phase(nova, status):
     return 'setup' if status == 'running' else None
 
 
-
 def libvirt_view(source_host, src, dest_host, dst, errors):
     """One sentence on where libvirt sees the domain (states from LibvirtJobReader.domain_state), or
     None when libvirt was not read at all. A host whose libvirt did not answer is named with why."""
@@ -88,6 +87,7 @@ def libvirt_view(source_host, src, dest_host, dst, errors):
         else:
             parts.append('unknown on %s' % host)
     return 'libvirt: the domain is %s.' % ' and '.join(parts)
+
 
 class ChangeRate(object):
     """Bytes/s of a counter that is updated in steps (Nova writes the progress of a
