@@ -529,12 +529,10 @@ class LiveMigration(object):
             self.finish_job(sid, dest, m.get('dest_node'))
             self.result['events'] = self.events(sid)
             if problems:
-                src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
-                view = libvirt_view(self.source_host, src, dest, dst, errors)
                 msg = ('Nova reports migration %s of %s completed, but %s. This is NOT a successful migration: '
                        'check the server (openstack server show %s) and the guest on both hosts.' % (
                            m.get('id'), self.who(server), '; '.join(problems), sid))
-                self.fail(msg + (' ' + view if view else ''), hint_source=msg)
+                self.fail(msg + self.libvirt_locations(sid, dest, m.get('dest_node'))[2], hint_source=msg)
             self.result['ok'] = True
             self.check_suspect()
             self.result['samples'] = self.buffer.items()
@@ -559,10 +557,8 @@ class LiveMigration(object):
                     % (self.source_host, m.get('dest_compute') or 'the destination', self.result.get('request_id')))
         msg += ' ' + self.where(server)
         # where the guest really is: Nova may say ERROR while the domain runs on the source
-        dest = m.get('dest_compute')
-        src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
-        view = libvirt_view(self.source_host, src, dest, dst, errors)
-        self.fail(msg + (' ' + view if view else ''), reasons, hint_source=msg)
+        self.fail(msg + self.libvirt_locations(sid, m.get('dest_compute'), m.get('dest_node'))[2], reasons,
+                  hint_source=msg)
 
     def where(self, server):
         text = 'The server is %s (vm_state %s) on %s.' % (server.get('status'), server.get('vm_state'), server.get('host'))
@@ -669,10 +665,10 @@ class LiveMigration(object):
                   'live_migration_info. %s' % (head, what, error.msg, migration_status(self.migration), self.where(server)))
 
     def libvirt_locations(self, sid, dest, dest_node):
-        """(state on source, state on destination, {host: why unknown}) from libvirt; a state is None
-        where unknown. Nothing is read without a libvirt_uri."""
+        """(state on source, state on destination, ' ' + libvirt_view(...)) from libvirt for a failure
+        message; a state is None where unknown. Nothing is read without a libvirt_uri (text '')."""
         if self.source_reader is None:
-            return None, None, {}
+            return None, None, ''
         src = dst = None
         errors = {}
         try:
@@ -691,7 +687,8 @@ class LiveMigration(object):
             finally:
                 if reader is not None:
                     reader.close()
-        return src, dst, errors
+        view = libvirt_view(self.source_host, src, dest, dst, errors)
+        return src, dst, ' ' + view if view else ''
 
     def after_abort(self, sid, server, head):
         m = self.migration
@@ -704,10 +701,8 @@ class LiveMigration(object):
         if migration_status(m) == 'error' and nova_error_state:
             msg += ' ' + NOVA34_ABORT
         hint_source = msg
-        src, dst, errors = self.libvirt_locations(sid, dest, m.get('dest_node'))
-        view = libvirt_view(self.source_host, src, dest, dst, errors)
-        if view:
-            msg += ' ' + view
+        src, dst, view = self.libvirt_locations(sid, dest, m.get('dest_node'))
+        msg += view
         if nova_error_state:
             if self.p.get('recover_on_abort'):
                 msg += ' ' + self.recover(sid, server, src, dst, dest)
