@@ -5,16 +5,30 @@
 
 from __future__ import annotations
 
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
+    empty_options, empty_options_message)
+
+# Seconds an API call may take when api_timeout is not set (openstacksdk's default waits forever).
+DEFAULT_API_TIMEOUT_S = 60
+
 
 class ClearConnectErrors(object):
-    """Mix in before OpenStackModule.
+    """Mix in before OpenStackModule. Runs before the connection is made:
 
-    openstack.cloud only catches openstacksdk's own exceptions while it sets up the
-    connection; keystoneauth's configuration errors (no auth_url, unknown auth type,
-    ...) would crash the module with a bare traceback. Fail with a message instead.
+    - an empty string option is refused (params.py), before anything is read or changed;
+    - every API call gets a timeout (``api_timeout``, DEFAULT_API_TIMEOUT_S when unset), so a
+      hung nova-api cannot hang the module;
+    - openstack.cloud only catches openstacksdk's own exceptions while it sets up the
+      connection; keystoneauth's configuration errors (no auth_url, unknown auth type,
+      ...) would crash the module with a bare traceback. Fail with a message instead.
     """
 
     def openstack_cloud_from_module(self):
+        problem = empty_options_message(empty_options(self.params, self.ansible.argument_spec))
+        if problem:
+            self.fail_json(msg=problem, changed=False)
+        if self.params.get('api_timeout') is None and not isinstance(self.params.get('cloud'), dict):
+            self.params['api_timeout'] = DEFAULT_API_TIMEOUT_S
         try:
             return super(ClearConnectErrors, self).openstack_cloud_from_module()
         except Exception as e:  # anything from keystoneauth/openstacksdk configuration

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, openstack_ops developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An empty value is not an absent value.
+
+``-e target_host=`` hands a module the empty string, and a module that took
+it for "unset" would let the scheduler move the server somewhere else. Every
+module of this collection refuses an empty (or blank) string option before it
+does anything: the operator either gives a value or leaves the option out.
+"""
+
+from __future__ import annotations
+
+STRING_TYPES = ('str', 'path', 'raw')
+
+# What to do instead, where leaving the option out means something of its own.
+ADVICE = {
+    'target_host': 'to let the scheduler choose the destination, leave target_host out '
+                   '(-e target_host= passes an empty string, it does not unset it)',
+    'cloud': 'to use OS_CLOUD or the OS_* variables, leave cloud out',
+}
+
+
+def empty_options(params, argument_spec, prefix=''):
+    """Names of the string options whose value is an empty or blank string, sorted; suboptions
+    are named like ``peers[1].address``."""
+    found = []
+    for name, spec in argument_spec.items():
+        spec = spec or {}
+        value = (params or {}).get(name)
+        if spec.get('options') and value:
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                where = '%s%s[%d].' % (prefix, name, i) if isinstance(value, list) else '%s%s.' % (prefix, name)
+                if isinstance(item, dict):
+                    found.extend(empty_options(item, spec['options'], where))
+            continue
+        if spec.get('type', 'str') in STRING_TYPES and isinstance(value, str) and not value.strip():
+            found.append(prefix + name)
+    return sorted(found)
+
+
+def empty_options_message(names):
+    """The refusal for empty_options(), or None when there are none."""
+    if not names:
+        return None
+    parts = []
+    for name in names:
+        advice = ADVICE.get(name, 'give it a value or leave it out')
+        parts.append('%s is an empty string: %s' % (name, advice))
+    return '%s. Nothing was changed.' % '; '.join(parts)
