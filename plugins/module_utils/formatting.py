@@ -115,14 +115,20 @@ def summary_line(result):
         who = '%s (%s)' % (server['name'], server['id'])
     migration = result.get('migration') or {}
     if result.get('ok'):
-        if not result.get('changed'):
+        if not result.get('changed') and not result.get('attached'):
             return '%s is already on %s: nothing to do' % (who, result.get('dest_host'))
         parts = ['%s live-migrated %s -> %s in %s' % (
             who, result.get('source_host'), result.get('dest_host'), fmt_duration(result.get('elapsed_s'), precise=True))]
         job = result.get('job') or {}
         details = []
         if migration.get('id') is not None:
-            details.append('migration %s completed' % migration['id'])
+            details.append('%smigration %s completed' % ('attached to ' if result.get('attached') else '',
+                                                         migration['id']))
+        if (result.get('queued_s') or 0) >= 1:
+            details.append('%s queued, %s running' % (fmt_duration(result['queued_s'], precise=True),
+                                                      fmt_duration(result.get('running_s'), precise=True)))
+        if (result.get('outage_s') or 0) >= 1:
+            details.append('the cloud API was unreachable for %s' % fmt_duration(result['outage_s']))
         if job.get('elapsed_ms') is not None:
             details.append('libvirt job %s' % fmt_ms(job['elapsed_ms']))
         if job.get('downtime_ms') is not None:

@@ -15,6 +15,7 @@ migration_in, no disk fields). Success is never decided from libvirt.
 
 from __future__ import annotations
 
+import threading
 import traceback
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import progress_core
@@ -43,6 +44,15 @@ VIR_ERR_OPERATION_INVALID = 55
 VIR_ERR_NO_DOMAIN = 42
 VIR_DOMAIN_JOB_STATS_COMPLETED = 1
 VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED = 2
+
+# A hypervisor that vanishes (powered off, cable pulled) never closes its TCP connection: without
+# keepalive a read on it would hang until the kernel gives up (many minutes). With these, libvirt
+# closes the connection after about KEEPALIVE_INTERVAL_S * (KEEPALIVE_COUNT + 1) s without an answer,
+# and the read fails (the next one reconnects). Keepalive needs a client event loop: event_loop().
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+_EVENT_LOOP = {'started': False}
+_EVENT_LOOP_LOCK = threading.Lock()
 
 # Our key -> jobStats() key. Times in ms, sizes in bytes, rates in bytes/s
 # except memory_dirty_rate (pages/s).
@@ -192,12 +202,18 @@ class LibvirtJobReader(object):
             if hasattr(self.lib, 'registerErrorHandler'):
                 # libvirt prints every error on stderr by default; we report them ourselves
                 self.lib.registerErrorHandler(_quiet, None)
+            keepalive = event_loop(self.lib)
             try:
                 self.conn = self.lib.openReadOnly(self.uri)
             except self.lib.libvirtError as e:
                 raise LibvirtUnavailable('cannot connect to %s: %s' % (self.uri, _errtext(e)))
             if self.conn is None:
                 raise LibvirtUnavailable('cannot connect to %s' % self.uri)
+            if keepalive:
+                try:
+                    self.conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+                except self.lib.libvirtError:
+                    pass   # a local (qemu:///) connection has no keepalive: nothing to guard there
         return self.conn
 
     def close(self):
@@ -350,6 +366,23 @@ def summarise_job(last, completed=None, jobs=None):
     out['iterations'] = max([j.get('memory_iteration') or 0 for j in jobs + [base]] or [0]) or None
     out['disk_total_max'] = max([j.get('disk_total') or 0 for j in jobs + [base]] or [0])
     return out
+
+
+def event_loop(lib):
+    """Start libvirt's default event loop once per process (a daemon thread), which client keepalive
+    needs; False when this libvirt module has none (the unit tests' stand-in)."""
+    if not hasattr(lib, 'virEventRegisterDefaultImpl'):
+        return False
+    with _EVENT_LOOP_LOCK:
+        if not _EVENT_LOOP['started']:
+            lib.virEventRegisterDefaultImpl()
+
+            def run():
+                while True:
+                    lib.virEventRunDefaultImpl()
+            threading.Thread(target=run, name='libvirt-events', daemon=True).start()
+            _EVENT_LOOP['started'] = True
+    return True
 
 
 def _quiet(ctx, err):

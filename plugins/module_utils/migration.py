@@ -8,10 +8,18 @@ libvirt readers, a Timeline, a monotonic clock and a sleep function), so its
 whole decision flow runs in unit tests with fakes. It returns the module's
 result dict, or raises OperatorError whose ``details`` are the same dict.
 
-Success needs all three: the migration record is 'completed', the server's
-host is the destination, and the server is ACTIVE (PAUSED if it was paused
-before). Nothing else -- not the server status alone, not libvirt -- makes
-a success.
+Success needs all of: the migration record is 'completed', the server's
+host is the destination, the server is ACTIVE (PAUSED if it was paused
+before) with that power_state and no task, and, where libvirt is read, the
+domain runs on the destination and not on the source. Nothing else -- not the
+server status alone, not libvirt alone -- makes a success.
+
+A run that finds a live migration of the server already in progress attaches
+to it (``attached``) and watches and verifies it as if it had started it.
+The cloud may blink: every API call but the request itself goes through one
+outage budget (outage.py). ``timeout`` counts from the moment Nova starts the
+migration; the wait before that (accepted, queued) is bounded by
+``queue_timeout``.
 """
 
 from __future__ import annotations
@@ -27,17 +35,21 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvi
     JobTracker, LibvirtUnavailable, eta_s, rate_bps, render_uri, summarise_job)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import (
     PROGRESS_FIELDS, capacity_shortfalls, event_reasons, flavor_resources)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.outage import DEFAULT_BUDGET_S, OutageBudget
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import SampleBuffer, Timeline
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import (
-    adaptive_interval, clock, host_changed, migration_completed, migration_finished, migration_status,
-    server_problems, server_settled, stalled, success_problems, suspect_block_migration, wait_for)
+    adaptive_interval, already_there_problems, clock, host_changed, libvirt_problems, migration_completed,
+    migration_finished, migration_running, migration_status, migration_waiting, server_paused, server_problems,
+    server_settled, stalled, success_problems, suspect_block_migration, wait_for)
 
 SETTLE_TIMEOUT_S = 60.0         # after a final migration status: Nova finishing with the server
 ABORT_GRACE_S = 120.0           # after an abort request: the migration reaching a final status
 FORCE_COMPLETE_GRACE_S = 300.0  # after force-complete: the paused guest's last copy
 STALL_WINDOW_S = 60.0
-MAX_API_FAILURES = 10           # consecutive transient API failures tolerated while watching
 SETTLE_INTERVAL_S = 0.5
+REQUEST_CHECK_S = 30.0          # after a live-migrate request that got no answer: how long to look for its traces
+LIBVIRT_VERIFY_S = 20.0         # after 'completed': how long libvirt may take to answer on both hosts
+DEFAULT_QUEUE_TIMEOUT_S = 1800
 QUIET_S = 3.0                   # after a failure: how long Nova's view must stay unchanged (settle_final)
 
 NOVA34_ABORT = (
@@ -168,11 +180,20 @@ class LiveMigration(object):
         self.monotonic = monotonic
         self.sleep = sleep
         self.warnings = []
+        if api.guard is None:
+            api.guard = OutageBudget(self.p.get('outage_budget') or DEFAULT_BUDGET_S, monotonic, sleep,
+                                     reauth=api.reauthenticate)
+        api.guard.on_retry = self.on_retry
         self.result = {'changed': False, 'ok': False, 'server': None, 'source_host': None, 'dest_host': None,
                        'migration': None, 'elapsed_s': None, 'job': None, 'samples': [], 'sample_count': 0,
                        'events': [], 'hints': [], 'microversion': None, 'timed_out': False,
                        'on_timeout_action': None, 'recovered': False, 'suspect_block_migration': False,
-                       'stalled': False, 'request_id': None, 'libvirt_uri': None, 'server_host': None}
+                       'stalled': False, 'request_id': None, 'libvirt_uri': None, 'server_host': None,
+                       'attached': False, 'outage_s': 0.0, 'queued_s': None, 'running_s': None}
+        # the migration being followed
+        self.source_host = None
+        self.paused_before = False
+        self.max_version = None
         # watch state
         self.source_reader = None
         self.tracker = JobTracker()
@@ -182,7 +203,9 @@ class LiveMigration(object):
         self.last_sample = None
         self.nova_rate = ChangeRate()
         self.libvirt_warned = False
+        self.nova_down = None       # the error of the Nova read that failed last while watching, until one works
         self.t0 = None
+        self.started_at = None      # when the migration left accepted/queued (monotonic)
 
     # ------------------------------------------------------------ helpers
     def _clock(self, total, interval):
@@ -196,6 +219,26 @@ class LiveMigration(object):
     def elapsed(self):
         return None if self.t0 is None else round(self.monotonic() - self.t0, 3)
 
+    def on_retry(self, error, wait_s):
+        """The outage budget retries a call: say so in the timeline (the result sums it up)."""
+        self.timeline.write('event', t=self.elapsed(), name='retry', error=error.msg, wait_s=round(wait_s, 2),
+                            outage_s=round(self.api.guard.outage_s, 1))
+
+    def stamp(self):
+        """The figures every result carries: the time queued and running, and the cloud's outage."""
+        outage = self.api.guard.outage_s
+        self.result['outage_s'] = round(outage, 1)
+        if outage >= 1.0:
+            self.warn('The cloud API was unreachable for %s in all (%d outage%s); calls were retried within '
+                      'outage_budget=%s.' % (fmt_duration(outage), self.api.guard.outages,
+                                              '' if self.api.guard.outages == 1 else 's',
+                                              fmt_duration(self.api.guard.budget_s)))
+        if self.t0 is not None:
+            now = self.monotonic()
+            start = self.started_at if self.started_at is not None else now
+            self.result['queued_s'] = round(start - self.t0, 1)
+            self.result['running_s'] = round(now - start, 1) if self.started_at is not None else None
+
     def fail(self, msg, reasons=(), hints=True, hint_source=None):
         """Raise the OperatorError; known causes in msg/reasons add hints (hints=False: our own
         message already says what to do, and a table match would mislead). hint_source: the part of
@@ -207,6 +250,10 @@ class LiveMigration(object):
             msg = msg.rstrip() + ' Hint: ' + ' '.join(hints)
         self.result['samples'] = self.buffer.items()
         self.result['sample_count'] = self.buffer.count
+        self.stamp()
+        if self.result['outage_s'] >= 1 and 'unreachable' not in msg:
+            msg = msg.rstrip() + ' The cloud API was unreachable for %s in all while this ran.' % fmt_duration(
+                self.result['outage_s'])
         details = dict(self.result, warnings=list(self.warnings))
         details.pop('msg', None)
         raise OperatorError(msg, **details)
@@ -222,6 +269,7 @@ class LiveMigration(object):
                             target_host=self.p.get('target_host'))
         try:
             result = self.run(check_mode)
+            self.stamp()
             result['warnings'] = list(self.warnings)
             result['msg'] = result.get('msg') or summary_line(result)
             self.timeline.write('result', **self._record(result))
@@ -233,8 +281,11 @@ class LiveMigration(object):
         except NovaError as e:
             self.result['samples'] = self.buffer.items()
             self.result['sample_count'] = self.buffer.count
+            self.stamp()
+            following = self.result.get('changed') or self.result.get('attached')
             tail = (' The live migration was requested and may still be running: follow it with '
-                    'live_migration_info.' if self.result.get('changed') else ' Nothing was changed.')
+                    'live_migration_info, or run this again to attach to it.' if following
+                    else ' Nothing was changed.')
             details = dict(self.result)
             hints = hints_for([e.msg])
             details.update(hints=hints, warnings=list(self.warnings))
@@ -264,6 +315,7 @@ class LiveMigration(object):
     def run(self, check_mode=False):
         p = self.p
         min_v, max_v = self.api.versions()
+        self.max_version = max_v
         server = self.api.find_server(p['server'])
         if server is None:
             self.fail('No server is named or has the ID %r (all projects were searched). Check the name, '
@@ -273,10 +325,12 @@ class LiveMigration(object):
             self.fail("Nova does not show which host %s runs on (OS-EXT-SRV-ATTR:host is hidden): live "
                       "migration needs admin credentials. Nothing was changed." % self.who(server))
         target = p.get('target_host')
+        records = self.api.migrations(server_id=server['id'])
+        current = self.in_progress(server, records)
+        if current is not None:
+            return self.attach(server, current, records, check_mode)
         if target and server['host'] == target:
-            self.result.update(ok=True, changed=False, dest_host=target,
-                               msg='%s is already on %s: nothing to do.' % (self.who(server), target))
-            return self.result
+            return self.already_there(server, target, records)
         problems = server_problems(server)
         if problems:
             self.fail('Cannot live-migrate %s: %s Nothing was changed.' % (self.who(server), ' '.join(problems)))
@@ -304,6 +358,86 @@ class LiveMigration(object):
                     p['block_migration'], plan['microversion']))
             return self.result
         return self.migrate(server, plan)
+
+    # ------------------------------------------------------------ a migration already there, or none needed
+    @staticmethod
+    def in_progress(server, records):
+        """The live migration of the server that is in progress, or None: Nova has the server in task
+        'migrating' and its newest live-migration record has no final status. (A record that never got a
+        final status while the server has no task is a leftover of a crashed service, not a migration.)"""
+        if (server.get('task_state') or '').lower() != 'migrating':
+            return None
+        for record in records:   # newest first
+            return record if migration_running(record) else None
+        return None
+
+    def attach(self, server, current, records, check_mode):
+        """Follow a live migration that is already in progress (a rerun after the controller was lost)
+        exactly as if this run had requested it; never request a second one."""
+        p = self.p
+        sid, mid = server['id'], current.get('id')
+        dest = current.get('dest_compute')
+        target = p.get('target_host')
+        head = 'A live migration of %s is already in progress: migration %s from %s to %s (status %r)' % (
+            self.who(server), mid, current.get('source_compute'), dest or 'a host the scheduler is choosing',
+            migration_status(current))
+        self.result.update(migration=current, dest_host=dest)
+        if target and dest and dest != target:
+            self.fail('%s, not to the target_host %s. Nothing was changed. Wait for it to end, or abort it '
+                      '(openstack server migration abort %s %s), then run this again.' % (head, target, sid, mid))
+        self.source_host = current.get('source_compute') or server['host']
+        self.paused_before = server_paused(server)
+        self.result.update(attached=True, source_host=self.source_host)
+        self.source_reader = self.open_source_libvirt(dict(server, host=self.source_host,
+                                                           node=current.get('source_node') or server.get('node')),
+                                                      attached=True)
+        if check_mode:
+            self.result.update(ok=True, msg='%s. Would attach to it and verify it (no second migration).' % head)
+            return self.result
+        self.t0 = self.monotonic()
+        self.migration = dict(current)
+        self.timeline.write('start', server=brief_server(server), source_host=self.source_host,
+                            target_host=target, block_migration=p['block_migration'], timeout=p['timeout'],
+                            on_timeout=p['on_timeout'], libvirt_uri=self.result['libvirt_uri'], attached=True,
+                            migration=mid)
+        self.timeline.write('event', t=0.0, name='attached', id=mid, status=current.get('status'), dest=dest)
+        if not p.get('wait', True):
+            self.result.update(ok=True, msg='%s. Attached to it; not waiting (wait=false): follow it with '
+                                            'live_migration_info.' % head)
+            return self.result
+        known = set(r['id'] for r in records if r.get('id') != mid)
+        return self.follow(server['id'], known)
+
+    def already_there(self, server, target, records):
+        """The server sits on the target: a success only when Nova is done with it, no migration of it is
+        open, and (with libvirt_uri) its domain runs there. Anything else fails and says what to do."""
+        state = None
+        if self.p.get('libvirt_uri'):
+            try:
+                reader = self.reader_for(server['host'], server.get('node'))
+            except ValueError as e:
+                self.fail('%s. Nothing was changed.' % e)
+            try:
+                state = reader.domain_state(server['id'])
+            except LibvirtUnavailable as e:
+                self.fail('%s is on %s already, but libvirt there did not answer (%s), so its guest is not verified. '
+                          'Check libvirt_uri and libvirtd on %s. Nothing was changed.' % (
+                              self.who(server), target, e, target), hints=False)
+            finally:
+                reader.close()
+            self.result['libvirt_uri'] = reader.uri
+        problems = already_there_problems(server, state)
+        open_records = [r for r in records if migration_running(r)]
+        if open_records:
+            problems.append('Nova still shows its migration %s as %r although no task is on the server: look at it '
+                            'with live_migration_info before anything else.' % (
+                                open_records[0].get('id'), migration_status(open_records[0])))
+        if problems:
+            self.fail('%s is on %s already, but that is not a verified end state: %s Nothing was changed.' % (
+                self.who(server), target, ' '.join(problems)))
+        self.result.update(ok=True, changed=False, dest_host=target,
+                           msg='%s is already on %s: nothing to do.' % (self.who(server), target))
+        return self.result
 
     # ------------------------------------------------------------ preflight
     def check_target(self, server, target):
@@ -355,7 +489,7 @@ class LiveMigration(object):
         uri = render_uri(self.p['libvirt_uri'], host, node, self.p.get('libvirt_addresses'))
         return self.reader_factory(uri)
 
-    def open_source_libvirt(self, server):
+    def open_source_libvirt(self, server, attached=False):
         if not self.p.get('libvirt_uri'):
             return None
         try:
@@ -369,7 +503,10 @@ class LiveMigration(object):
             self.fail('libvirt_uri: cannot read the source hypervisor: %s. Check the URI (%s from the template %s), '
                       'that libvirtd listens there and that this host may connect. Nothing was changed.' % (
                           e, reader.uri, self.p['libvirt_uri']), hints=False)
-        if state == 'absent':
+        if state == 'absent' and attached:
+            self.warn('libvirt at %s has no domain %s any more: the migration may be past its copy.' % (
+                reader.uri, server['id']))
+        elif state == 'absent':
             reader.close()
             self.fail('libvirt at %s has no domain %s: the URI does not reach the hypervisor %s runs on (%s). '
                       'Nothing was changed.' % (reader.uri, server['id'], self.who(server), server['host']))
@@ -381,17 +518,14 @@ class LiveMigration(object):
         p = self.p
         sid = server['id']
         self.source_host = server['host']
-        self.paused_before = (server.get('status') or '').upper() == 'PAUSED'
+        self.paused_before = server_paused(server)
         known = self.api.migration_ids(sid)
+        known_actions = self.api.action_ids(sid)
         self.timeline.write('start', server=brief_server(server), source_host=self.source_host,
                             target_host=p.get('target_host'), block_migration=p['block_migration'],
                             microversion=plan['microversion'], timeout=p['timeout'], on_timeout=p['on_timeout'],
                             libvirt_uri=self.result['libvirt_uri'])
-        try:
-            request_id = self.api.live_migrate(sid, plan['body'], plan['microversion'])
-        except NovaError as e:
-            self.fail('Nova refused to live-migrate %s: %s. Nothing was changed.' % (self.who(server), e.msg))
-        self.t0 = self.monotonic()
+        request_id = self.request(server, plan, known, known_actions)
         self.result.update(changed=True, request_id=request_id)
         self.timeline.write('event', t=0.0, name='requested', request_id=request_id)
         if not p.get('wait', True):
@@ -403,9 +537,40 @@ class LiveMigration(object):
                                       migration_status(self.migration) or 'no record yet'))
             return self.result
 
-        finished = self.watch(sid, known, p['timeout'])
-        if finished:
+        return self.follow(sid, known)
+
+    def request(self, server, plan, known, known_actions):
+        """POST the live migration; its request ID. A request that got no answer (5xx, a timeout, a
+        dropped connection) may still have been accepted: "Nothing was changed" is said only once no new
+        migration record, instance action or task of the server showed up; otherwise it is followed."""
+        sid = server['id']
+        self.t0 = self.monotonic()
+        try:
+            return self.api.live_migrate(sid, plan['body'], plan['microversion'])
+        except NovaError as e:
+            if not e.transient:
+                self.fail('Nova refused to live-migrate %s: %s. Nothing was changed.' % (self.who(server), e.msg))
+            error = e
+        for dummy in self._clock(REQUEST_CHECK_S, 1.0):
+            record = self.api.new_migration(sid, known)
+            actions = self.api.action_ids(sid) - known_actions
+            task = self.api.get_server(sid).get('task_state')
+            if record is not None or actions or (task or '').lower() == 'migrating':
+                self.warn('The live-migrate request of %s got no answer (%s), but Nova accepted it (%s): it is '
+                          'followed as usual.' % (self.who(server), error.msg, 'migration %s' % record.get('id')
+                                                  if record else 'instance action' if actions else 'task migrating'))
+                return sorted(actions)[0] if actions else None
+        self.fail('The live-migrate request of %s got no answer (%s), and in %s Nova recorded nothing of it: no new '
+                  'migration record, no instance action, no task on the server. Nothing was changed. Run it again '
+                  'once the compute API answers.' % (self.who(server), error.msg, fmt_duration(REQUEST_CHECK_S)))
+
+    def follow(self, sid, known):
+        """Watch the migration to its end and judge it; or carry out what a timeout calls for."""
+        outcome = self.watch(sid, known, self.p['timeout'], self.p.get('queue_timeout') or DEFAULT_QUEUE_TIMEOUT_S)
+        if outcome == 'finished':
             return self.conclude(sid)
+        if outcome == 'queue_timeout':
+            return self.on_queue_timeout(sid, known)
         return self.on_timeout(sid, known)
 
     def interval(self, elapsed):
@@ -414,43 +579,47 @@ class LiveMigration(object):
         eta = (self.last_sample or {}).get('eta_s')
         return adaptive_interval(self.p['poll_interval'], elapsed, eta_s=eta, finishing=finishing)
 
-    def watch(self, sid, known, budget):
-        """Poll until the migration record has a final status: True, or False when the budget ran out."""
-        failures = 0
-        for dummy in self._clock(budget, self.interval):
-            try:
-                self.poll(sid, known)
-                failures = 0
-            except NovaError as e:
-                if not e.transient:
-                    raise
-                failures += 1
-                self.warn('Nova did not answer (%s); retrying.' % e.msg)
-                if failures > MAX_API_FAILURES:
-                    self.fail('Lost contact with Nova while watching the migration of %s: %s. The migration may '
-                              'still be running: follow it with live_migration_info.' % (self.who(), e.msg))
-                continue
+    def watch(self, sid, known, budget, queue_budget=None):
+        """Poll until the migration record has a final status: 'finished', or 'timeout' / 'queue_timeout'.
+
+        With ``queue_budget``, the migration may wait that long to be started by Nova (accepted, queued),
+        and ``budget`` counts from the first poll that sees it started; without, ``budget`` counts from now
+        whatever the status (the grace periods after abort and force-complete)."""
+        start = self.monotonic()
+        while True:
+            self.poll(sid, known)
             if migration_finished(self.migration):
-                return True
-        return False
+                return 'finished'
+            now = self.monotonic()
+            if queue_budget is None:
+                deadline, over = start + budget, 'timeout'
+            elif migration_waiting(self.migration):
+                deadline, over = start + queue_budget, 'queue_timeout'
+            else:
+                if self.started_at is None:
+                    self.started_at = now
+                    self.timeline.write('event', t=self.elapsed(), name='started', status=migration_status(
+                        self.migration), queued_s=round(now - self.t0, 1))
+                deadline, over = self.started_at + budget, 'timeout'
+            if now >= deadline:
+                return over
+            self.sleep(max(0.0, min(self.interval(now - self.t0), deadline - now)))
 
     def poll(self, sid, known):
         t = self.elapsed()
-        if self.migration is None:
-            self.migration = self.api.new_migration(sid, known)
-            if self.migration is not None:
-                self.timeline.write('event', t=t, name='migration', id=self.migration.get('id'),
-                                    status=self.migration.get('status'), dest=self.migration.get('dest_compute'))
-        if self.migration is not None:
-            mid = self.migration['id']
-            fresh = None
-            # the in-progress view carries the progress bytes; once libvirt's job is over there
-            # are none left to read, and the record (the list) says when Nova is done
-            if not migration_finished(self.migration) and not self.tracker.ended:
-                fresh = self.api.in_progress(sid, mid)
-            if fresh is None:
-                fresh = self.api.migration_record(sid, mid)
-            self.merge(fresh, t)
+        try:
+            with self.api.guard.no_wait():   # libvirt goes on being read while Nova does not answer
+                self.read_nova(sid, known, t)
+            if self.nova_down is not None:
+                self.timeline.write('event', t=t, name='nova_back', outage_s=round(self.api.guard.outage_s, 1))
+            self.nova_down = None
+        except NovaError as e:
+            if not e.transient:
+                raise
+            if self.nova_down is None:
+                self.warn('Nova did not answer while watching (%s); libvirt is watched alone until it does '
+                          '(outage_budget=%s in all).' % (e.msg, fmt_duration(self.api.guard.budget_s)))
+            self.nova_down = e
         job = prev_job = None
         if self.source_reader is not None and not self.tracker.ended:
             reading = self.source_reader.read(sid)
@@ -478,6 +647,23 @@ class LiveMigration(object):
                           'enable live_migration_permit_auto_converge or post-copy, or use on_timeout=force_complete.'
                           % (self.who(), STALL_WINDOW_S, progress_core(sample)))
         return sample
+
+    def read_nova(self, sid, known, t):
+        if self.migration is None:
+            self.migration = self.api.new_migration(sid, known)
+            if self.migration is not None:
+                self.timeline.write('event', t=t, name='migration', id=self.migration.get('id'),
+                                    status=self.migration.get('status'), dest=self.migration.get('dest_compute'))
+        if self.migration is not None:
+            mid = self.migration['id']
+            fresh = None
+            # the in-progress view carries the progress bytes; once libvirt's job is over there
+            # are none left to read, and the record (the list) says when Nova is done
+            if not migration_finished(self.migration) and not self.tracker.ended:
+                fresh = self.api.in_progress(sid, mid)
+            if fresh is None:
+                fresh = self.api.migration_record(sid, mid)
+            self.merge(fresh, t)
 
     def merge(self, fresh, t):
         """Fold a fresh read of the migration record into ours (a value Nova no longer shows is kept)."""
@@ -526,13 +712,16 @@ class LiveMigration(object):
             problems = success_problems(m, server, self.source_host, self.paused_before, self.p.get('target_host'))
             self.result.update(server=brief_server(server), migration=m, elapsed_s=elapsed,
                                dest_host=dest, server_host=server.get('host'))
+            src, dst, view = self.libvirt_verdict(sid, dest, m.get('dest_node'), server_paused(server))
+            if self.source_reader is not None:
+                problems += libvirt_problems(self.source_host, src, dest, dst, server_paused(server))
             self.finish_job(sid, dest, m.get('dest_node'))
             self.result['events'] = self.events(sid)
             if problems:
                 msg = ('Nova reports migration %s of %s completed, but %s. This is NOT a successful migration: '
                        'check the server (openstack server show %s) and the guest on both hosts.' % (
                            m.get('id'), self.who(server), '; '.join(problems), sid))
-                self.fail(msg + self.libvirt_locations(sid, dest, m.get('dest_node'))[2], hint_source=msg)
+                self.fail(msg + view, hint_source=msg)
             self.result['ok'] = True
             self.check_suspect()
             self.result['samples'] = self.buffer.items()
@@ -559,6 +748,15 @@ class LiveMigration(object):
         # where the guest really is: Nova may say ERROR while the domain runs on the source
         self.fail(msg + self.libvirt_locations(sid, m.get('dest_compute'), m.get('dest_node'))[2], reasons,
                   hint_source=msg)
+
+    def libvirt_verdict(self, sid, dest, dest_node, paused=False):
+        """libvirt_locations() once both hosts agree that the guest moved, or as they are after
+        LIBVIRT_VERIFY_S (a libvirtd restarting, a destination still resuming the guest)."""
+        for dummy in self._clock(LIBVIRT_VERIFY_S, 1.0):
+            src, dst, view = self.libvirt_locations(sid, dest, dest_node)
+            if self.source_reader is None or not libvirt_problems(self.source_host, src, dest, dst, paused):
+                break
+        return src, dst, view
 
     def where(self, server):
         text = 'The server is %s (vm_state %s) on %s.' % (server.get('status'), server.get('vm_state'), server.get('host'))
@@ -632,13 +830,9 @@ class LiveMigration(object):
                 return self.timeout_refused(sid, known, head, 'force-complete', e)
             self.timeline.write('event', t=self.elapsed(), name='force_complete')
             self.warn('%s Requested force-complete: the guest is paused for the last copy.' % head)
-            if self.watch(sid, known, FORCE_COMPLETE_GRACE_S):
+            if self.watch(sid, known, FORCE_COMPLETE_GRACE_S) == 'finished':
                 return self.conclude(sid)
-            server = self.api.get_server(sid)
-            self.result.update(server=brief_server(server), server_host=server.get('host'), migration=self.migration,
-                               elapsed_s=self.elapsed())
-            self.fail('%s Force-complete was requested, but the migration is still %r %s later. %s' % (
-                head, migration_status(self.migration), fmt_duration(FORCE_COMPLETE_GRACE_S), self.where(server)))
+            return self.force_complete_expired(sid, head)
         # abort
         try:
             self.api.abort(sid, mid)
@@ -651,6 +845,82 @@ class LiveMigration(object):
             return self.conclude(sid)
         server = self.settle_final(sid)
         self.after_abort(sid, server, head)
+
+    def force_complete_expired(self, sid, head):
+        """Force-complete was asked for and the migration still did not end: where the guest is, what
+        libvirt shows on both hosts, and what the operator can do now."""
+        m = self.migration
+        mid, dest = m.get('id'), m.get('dest_compute')
+        server = self.api.get_server(sid)
+        self.result.update(server=brief_server(server), server_host=server.get('host'), migration=m,
+                           elapsed_s=self.elapsed(), dest_host=dest)
+        src, dst, view = self.libvirt_locations(sid, dest, m.get('dest_node'))
+        postcopy = 'post-copy' in migration_status(m) or any(
+            (j.get('memory_postcopy_requests') or 0) > 0 for j in self.tracker.jobs)
+        msg = '%s Force-complete was requested, but the migration is still %r %s later.' % (
+            head, migration_status(m), fmt_duration(FORCE_COMPLETE_GRACE_S))
+        if postcopy:
+            msg += (' Force-complete switched it to post-copy: the guest already runs on %s and fetches the rest of '
+                    'its memory from %s. An abort is no longer possible (Nova refuses it in post-copy): wait for it '
+                    '(openstack server migration show %s %s), and restart neither host until it has ended; if it '
+                    'fails now, the guest is lost on both.' % (dest or 'the destination', self.source_host, sid, mid))
+        else:
+            paused_on = self.source_host if src in (None, 'paused') else None
+            msg += (' The guest is %s (force-complete pauses it so that the last memory can be copied) and stays '
+                    'paused until the migration ends. Next: abort it, which resumes the guest on %s (openstack '
+                    'server migration abort %s %s), or wait for it (openstack server migration show %s %s).' % (
+                        'paused on %s' % paused_on if paused_on else '%s on %s' % (src, self.source_host),
+                        self.source_host, sid, mid, sid, mid))
+        self.fail(msg + view + ' ' + self.where(server), hint_source=msg)
+
+    def on_queue_timeout(self, sid, known):
+        """The migration waited queue_timeout without being started by Nova: nothing was copied yet, so a
+        queued one is cancelled (microversion 2.65); one that cannot be is left alone and reported."""
+        p = self.p
+        m = self.migration
+        status = migration_status(m)
+        self.result.update(timed_out=True)
+        self.timeline.write('event', t=self.elapsed(), name='queue_timeout', status=status or None)
+        waited = fmt_duration(p.get('queue_timeout') or DEFAULT_QUEUE_TIMEOUT_S)
+        server = self.api.get_server(sid)
+        self.result.update(server=brief_server(server), server_host=server.get('host'), migration=m,
+                           elapsed_s=self.elapsed())
+        if m is None:
+            self.fail('No migration record appeared for %s within queue_timeout (%s) after the request %s: Nova has '
+                      'not started it, and there is nothing to cancel. Look at nova-conductor and the instance '
+                      'actions (openstack server event list %s). %s' % (
+                          self.who(server), waited, self.result.get('request_id'), sid, self.where(server)))
+        mid = m.get('id')
+        head = ('Migration %s of %s waited %s (queue_timeout) without being started by Nova (status %r'
+                % (mid, self.who(server), waited, status))
+        head += ': the source\'s max_concurrent_live_migrations are busy).' if status == 'queued' else ').'
+        can_abort = status == 'queued' and microversion.features(self.max_version)['abort_queued']
+        if not can_abort:
+            why = ('aborting a queued migration needs compute API microversion %s' % microversion.requires(
+                'abort_queued') if status == 'queued' else 'Nova cannot abort a migration in status %r' % status)
+            self.fail('%s It was left as it is (%s): it starts when Nova gets to it; follow it with '
+                      'live_migration_info, or run this again to attach to it. Nothing has been copied yet. %s' % (
+                          head, why, self.where(server)))
+        try:
+            self.api.abort(sid, mid)
+        except NovaError as e:
+            self.poll(sid, known)
+            if not migration_waiting(self.migration):
+                self.warn('%s Nova refused to cancel it (%s): it has just started, and is followed as usual.' % (
+                    head, e.msg))
+                return self.follow(sid, known)
+            self.fail('%s Cancelling it failed: %s. %s' % (head, e.msg, self.where(server)))
+        self.result['changed'] = True
+        self.timeline.write('event', t=self.elapsed(), name='abort', queued=True)
+        self.watch(sid, known, ABORT_GRACE_S)
+        if migration_completed(self.migration):
+            self.warn('%s The cancel came too late: the migration ran and completed.' % head)
+            return self.conclude(sid)
+        server = self.settle_final(sid)
+        self.result.update(server=brief_server(server), server_host=server.get('host'), migration=self.migration)
+        self.fail('%s It was cancelled before anything was copied (the migration ended %r). %s Run it again when the '
+                  'source is less busy, or raise queue_timeout.' % (head, migration_status(self.migration),
+                                                                    self.where(server)))
 
     def timeout_refused(self, sid, known, head, what, error):
         """Nova refused abort/force-complete: maybe the migration just ended."""

@@ -273,10 +273,21 @@ def _response_error(what, response):
 
 
 class NovaApi(object):
-    """The calls this collection makes, each returning plain dicts."""
+    """The calls this collection makes, each returning plain dicts.
 
-    def __init__(self, conn):
+    With a ``guard`` (an outage.OutageBudget), every call but the live-migrate POST
+    retries transient failures within the guard's budget of unreachable time."""
+
+    def __init__(self, conn, guard=None):
         self.conn = conn
+        self.guard = guard
+
+    def reauthenticate(self):
+        """Drop the token so that the next call authenticates again (a password session can; a
+        bare token cannot, and its next call fails with 401 again)."""
+        session = getattr(self.conn, 'session', None)
+        if session is not None and hasattr(session, 'invalidate'):
+            session.invalidate()
 
     def _proxy(self, service):
         """``conn.compute`` or ``conn.placement``. openstacksdk builds a proxy on its first use, and
@@ -296,16 +307,22 @@ class NovaApi(object):
     def placement(self):
         return self._proxy('placement')
 
-    def _call(self, what, fn, *args, **kwargs):
+    def _once(self, what, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except API_ERRORS as e:
             raise to_nova_error(what, e)
 
+    def _call(self, what, fn, *args, **kwargs):
+        if self.guard is None:
+            return self._once(what, fn, *args, **kwargs)
+        return self.guard.call(self._once, what, fn, *args, **kwargs)
+
     # -- discovery
     def versions(self):
         """(min, max) compute microversions as tuples, (None, None) when unknown."""
-        data = self._call('Reading the compute API versions', self.compute.get_endpoint_data)
+        # the proxy is built (and the token fetched) on first use: inside the call, so it is retried too
+        data = self._call('Reading the compute API versions', lambda: self.compute.get_endpoint_data())
         if data is None:
             return None, None
         return getattr(data, 'min_microversion', None), getattr(data, 'max_microversion', None)
@@ -387,7 +404,8 @@ class NovaApi(object):
     def live_migrate(self, server_id, body, microversion):
         """POST os-migrateLive; returns the request ID (it names the instance action)."""
         what = 'Live-migrating server %s' % server_id
-        response = self._call(what, self.compute.post, '/servers/%s/action' % server_id,
+        # never retried: Nova may have accepted a request whose answer was lost (LiveMigration.request)
+        response = self._once(what, self.compute.post, '/servers/%s/action' % server_id,
                               json={'os-migrateLive': body}, microversion=microversion)
         if response.status_code >= 400:
             raise _response_error(what, response)
@@ -416,6 +434,12 @@ class NovaApi(object):
 
     def migration_ids(self, server_id):
         return set(m['id'] for m in self.migrations(server_id=server_id))
+
+    def action_ids(self, server_id, action_name='live-migration'):
+        """Request IDs of the server's instance actions of one kind (no events: one call)."""
+        listing = self._call('Listing the instance actions of server %s' % server_id,
+                             lambda: list(self.compute.server_actions(server_id)))
+        return set(_attr(a, 'request_id') for a in listing if _attr(a, 'action') == action_name)
 
     def new_migration(self, server_id, known_ids):
         """The newest live-migration record of the server that is not in known_ids."""

@@ -21,7 +21,16 @@ MIGRATION_FAILED = frozenset(['failed', 'error', 'cancelled', 'aborted'])
 # Statuses in which Nova lists a migration under /servers/{id}/migrations.
 MIGRATION_IN_PROGRESS = frozenset(['queued', 'preparing', 'running', 'running (post-copy)', 'post-migrating'])
 
+# Before these statuses end, Nova has not started the migration: 'accepted' while the conductor
+# schedules and pre-checks, 'queued' while the source's max_concurrent_live_migrations are busy.
+# Nothing has been copied yet; ``timeout`` counts from the first status after them.
+MIGRATION_WAITING = frozenset(['accepted', 'queued'])
+
 SERVER_MIGRATABLE = frozenset(['ACTIVE', 'PAUSED'])
+# OS-EXT-STS:power_state (nova.compute.power_state)
+POWER_STATES = {0: 'NOSTATE', 1: 'RUNNING', 3: 'PAUSED', 4: 'SHUTDOWN', 6: 'CRASHED', 7: 'SUSPENDED'}
+# libvirt domain states (LibvirtJobReader.domain_state) in which the guest is not running on a host
+DOMAIN_GONE = frozenset(['absent', 'shutoff'])
 
 
 def clock(total, interval, monotonic=time.monotonic, sleep=time.sleep):
@@ -92,6 +101,22 @@ def migration_running(migration):
     return migration is not None and not migration_finished(migration)
 
 
+def migration_waiting(migration):
+    """Nova has not started the migration yet: no record, 'accepted' or 'queued'."""
+    return migration is None or migration_status(migration) in MIGRATION_WAITING
+
+
+def server_paused(server):
+    """The server was paused by its user (vm_state stays 'paused' while it migrates)."""
+    return ((server or {}).get('vm_state') or '').lower() == 'paused' or \
+        ((server or {}).get('status') or '').upper() == 'PAUSED'
+
+
+def power_state_name(server):
+    value = (server or {}).get('power_state')
+    return POWER_STATES.get(value, 'unknown (%r)' % (value,)) if value is not None else 'unknown'
+
+
 def host_changed(server, source_host):
     host = (server or {}).get('host')
     return bool(host) and host != source_host
@@ -110,6 +135,16 @@ def server_state_acceptable(server, paused_before=False):
 
 def server_problems(server):
     """Why a server cannot be live-migrated now (empty list: it can)."""
+    problems = server_state_problems(server)
+    if server.get('locked'):
+        reason = server.get('locked_reason')
+        problems.append('it is locked%s; unlock it first (openstack server unlock %s).'
+                        % (' (%s)' % reason if reason else '', server.get('id')))
+    return problems
+
+
+def server_state_problems(server):
+    """Why the server is not in a state Nova is done with: not ACTIVE or PAUSED, or a task on it."""
     problems = []
     status = (server.get('status') or '').upper()
     if status not in SERVER_MIGRATABLE:
@@ -123,20 +158,58 @@ def server_problems(server):
     if server.get('task_state'):
         problems.append("Nova is busy with it (task_state=%s); wait until the task ends, "
                         "or look for a running migration with live_migration_info." % server['task_state'])
-    if server.get('locked'):
-        reason = server.get('locked_reason')
-        problems.append('it is locked%s; unlock it first (openstack server unlock %s).'
-                        % (' (%s)' % reason if reason else '', server.get('id')))
+    return problems
+
+
+def already_there_problems(server, domain_state=None):
+    """Why a server that sits on the requested target is NOT a verified "nothing to do" (empty: it is).
+
+    It must be ACTIVE or PAUSED with no task (a migration in progress is attached to before this is
+    asked), and where libvirt was read (``domain_state`` not None), its domain must run there.
+    """
+    problems = server_state_problems(server)
+    if domain_state is not None:
+        expected = 'paused' if server_paused(server) else 'running'
+        if domain_state != expected:
+            problems.append('libvirt on %s shows its domain %s, not %s: check the guest there (virsh domstate %s).'
+                            % (server.get('host'), domain_state, expected, server.get('id')))
+    return problems
+
+
+def libvirt_problems(source_host, src, dest_host, dst, paused_before=False):
+    """Why libvirt does not confirm the guest moved (empty list: it does).
+
+    ``src``/``dst`` are domain states (LibvirtJobReader.domain_state), None where libvirt did not
+    answer. The guest must run on the destination (paused, when it was paused before) and not on
+    the source: a guest on two hosts, or on none, is a failure, and so is a host we could not ask.
+    """
+    expected = 'paused' if paused_before else 'running'
+    problems = []
+    if dst is None:
+        problems.append('libvirt on the destination %s did not answer, so the guest is not verified there' % dest_host)
+    elif dst != expected:
+        problems.append('libvirt shows the domain %s on the destination %s, not %s' % (dst, dest_host, expected))
+    if src is None:
+        problems.append('libvirt on the source %s did not answer, so the guest is not verified gone from there'
+                        % source_host)
+    elif src not in DOMAIN_GONE:
+        both = dst in ('running', 'paused')
+        problems.append('libvirt shows the domain %s on the source %s%s' % (
+            src, source_host, ' as well: the guest is on two hosts' if both else ''))
+    if dst is not None and src is not None and dst in DOMAIN_GONE and src in DOMAIN_GONE:
+        problems.append('the guest runs on neither %s nor %s' % (source_host, dest_host))
     return problems
 
 
 def success_problems(migration, server, source_host, paused_before=False, target_host=None):
-    """Why a live migration is NOT a success (empty list: it is one).
+    """Why a live migration is NOT a success, as far as Nova tells (empty list: it is one).
 
-    Success needs all three: the migration record is 'completed', the
-    server's host is the destination (and not the source), and the server is
-    ACTIVE (or PAUSED when it was paused before). A failed live migration
-    also ends ACTIVE on the source, so the status alone proves nothing.
+    Success needs all of: the migration record is 'completed', the server's
+    host is the destination (and not the source), the server is ACTIVE (or
+    PAUSED when it was paused before) with no task, and its power_state
+    agrees (RUNNING, or PAUSED for a PAUSED server). A failed live migration also
+    ends ACTIVE on the source, so the status alone proves nothing. With
+    libvirt, libvirt_problems() adds what the hypervisors say.
     """
     problems = []
     if not migration_completed(migration):
@@ -156,6 +229,9 @@ def success_problems(migration, server, source_host, paused_before=False, target
             server.get('status'), server.get('vm_state'), 'ACTIVE or PAUSED' if paused_before else 'ACTIVE'))
     if server is not None and server.get('task_state'):
         problems.append('Nova still has a task on it (task_state=%s)' % server.get('task_state'))
+    expected_power = 'PAUSED' if server_paused(server) else 'RUNNING'   # the status was checked above
+    if server is not None and power_state_name(server) != expected_power:
+        problems.append('its power_state is %s, not %s' % (power_state_name(server), expected_power))
     return problems
 
 

@@ -15,10 +15,25 @@ description:
   - Checks that the server and the target can take a live migration, asks Nova for it (the target
     is validated by the scheduler, C(force) is never used), follows the migration record and its
     progress bytes, and optionally libvirt's job statistics on the source hypervisor.
-  - "Succeeds only when all three hold: the migration record is C(completed), the server's host
-    (C(OS-EXT-SRV-ATTR:host)) is the destination, and the server is C(ACTIVE) (or C(PAUSED) when it
-    was paused before). A failed live migration also ends C(ACTIVE) on the source: the status alone
-    proves nothing, and this module never reports that as a success."
+  - "Succeeds only when all of these hold: the migration record is C(completed), the server's host
+    (C(OS-EXT-SRV-ATTR:host)) is the destination, the server is C(ACTIVE) (or C(PAUSED) when it
+    was paused before) with no task and a power_state that agrees (C(RUNNING), or C(PAUSED)), and, with
+    I(libvirt_uri), libvirt shows the domain running on the destination and not running on the source
+    (a guest on two hosts, on none, or on a host whose libvirt does not answer is a failure). A failed
+    live migration also ends C(ACTIVE) on the source: the status alone proves nothing, and this module
+    never reports that as a success."
+  - "A rerun never starts a second migration: when a live migration of the server is in progress
+    (the server's task is C(migrating) and its newest live-migration record has no final status), the
+    module attaches to it and watches and verifies it exactly as if it had started it
+    (C(attached=true)). If that migration goes to another host than I(target_host), it fails and names
+    both."
+  - "API calls that fail transiently (HTTP 5xx, 408, 429, connection refused or reset, a timeout) are
+    retried with backoff, and an expired token is renewed once per call, in every phase; the time the
+    cloud was unreachable adds up against I(outage_budget). While Nova does not answer, libvirt goes on
+    being watched. The live-migrate request itself is never repeated: when it got no answer, the module
+    looks for a new migration record, instance action or task before it says that nothing was changed,
+    and follows the migration when Nova did accept it. Every API call has a timeout: I(api_timeout),
+    60 s when unset."
   - On failure the message carries the reason from the migration record, the instance action
     events (from microversion 2.34 on, pre-check failures are only recorded there) and the server
     fault, plus a hint when the cause is known.
@@ -40,8 +55,11 @@ options:
     description:
       - Compute host (nova-compute service host) to move the server to. The scheduler validates it
         (compute API microversion 2.30 or later is required for that).
-      - When the server already runs there the module changes nothing (C(changed=false)).
-      - Unset, the scheduler picks the destination.
+      - When the server already runs there the module changes nothing (C(changed=false)), and succeeds
+        only when Nova is done with it (C(ACTIVE) or C(PAUSED), no task, no migration open) and, with
+        I(libvirt_uri), its domain runs there; otherwise it fails and says what to do.
+      - Unset, the scheduler picks the destination. An empty string is refused (C(-e target_host=) passes
+        one): leave the option out to let the scheduler choose. The same holds for every string option.
     type: str
   block_migration:
     description:
@@ -58,11 +76,28 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for the migration record to reach a final status, counted from the request.
+      - Seconds to wait for the migration record to reach a final status, counted from the moment Nova
+        starts the migration (the first status after C(accepted) and C(queued)); the wait before that is
+        bounded by I(queue_timeout).
       - On expiry I(on_timeout) is carried out; the module then waits up to 120 s (abort) or 300 s
         (force_complete) more for Nova to settle and reports where the server ended up.
     type: int
     default: 3600
+  queue_timeout:
+    description:
+      - Seconds the migration may wait before Nova starts it (status C(accepted), or C(queued) behind the
+        source's C(max_concurrent_live_migrations)). That time does not count against I(timeout).
+      - On expiry a C(queued) migration is cancelled (microversion 2.65 and later), which is safe because
+        nothing has been copied yet, and the module fails; on older clouds, or in status C(accepted), it
+        is left alone and the module fails saying so.
+    type: int
+    default: 1800
+  outage_budget:
+    description:
+      - Seconds the cloud API may be unreachable in all, over every phase of the run, before the module
+        gives up. The result (C(outage_s)) and the message say how long it was.
+    type: float
+    default: 300
   poll_interval:
     description:
       - Seconds between polls of Nova and libvirt in steady state. Polling is faster (0.2 s) during
@@ -351,6 +386,24 @@ recovered:
   description: True when I(recover_on_abort) reset the server to active.
   returned: always
   type: bool
+attached:
+  description: True when the module found the live migration already in progress and followed it instead of
+    requesting one (a rerun after the controller was lost).
+  returned: always
+  type: bool
+outage_s:
+  description: Seconds the cloud API was unreachable in all during the run (retried within I(outage_budget)).
+  returned: always
+  type: float
+queued_s:
+  description: Seconds from the request (or the attach) until Nova started the migration (it left C(accepted)
+    and C(queued)); the time up to the end when it never started. Null before the request.
+  returned: always
+  type: float
+running_s:
+  description: Seconds from the start of the migration to the end of the run; null when it never started.
+  returned: always
+  type: float
 suspect_block_migration:
   description: True when a block migration succeeded but libvirt never reported a disk byte.
   returned: always
@@ -398,6 +451,8 @@ class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
         block_migration=dict(type='raw', default=True),
         wait=dict(type='bool', default=True),
         timeout=dict(type='int', default=3600),
+        queue_timeout=dict(type='int', default=1800),
+        outage_budget=dict(type='float', default=300.0),
         poll_interval=dict(type='float', default=1.0),
         on_timeout=dict(type='str', default='abort', choices=['abort', 'force_complete', 'fail']),
         libvirt_uri=dict(type='str'),
@@ -417,7 +472,8 @@ class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
             params['block_migration'] = normalise_block_migration(params['block_migration'])
         except ValueError as e:
             self.fail_json(msg=str(e))
-        for name, low in (('timeout', 1), ('poll_interval', 0.1), ('max_samples', 2)):
+        for name, low in (('timeout', 1), ('queue_timeout', 1), ('outage_budget', 0), ('poll_interval', 0.1),
+                          ('max_samples', 2)):
             if params[name] < low:
                 self.fail_json(msg='%s must be at least %s' % (name, low))
         if params['libvirt_uri'] and not HAS_LIBVIRT:

@@ -78,3 +78,28 @@ def test_timeout_abort_fails_with_the_whole_story(tmp_path):
     data = json.loads(reports(tmp_path, 'json')[0].read_text())
     assert data['ok'] is False and data['timed_out'] is True and data['on_timeout_action'] == 'abort'
     assert 'FAILED' in reports(tmp_path, 'html')[0].read_text()
+
+
+BAD_VARS = [
+    # measured before: -e target_host= let the scheduler pick; progress_interval=0 died with
+    # ZeroDivisionError after the migration had started
+    dict(id='empty target_host', extra=['-e', 'target_host='],
+         expect=['target_host is set to an empty string', 'do not pass\ntarget_host at all', 'Nothing was changed']),
+    dict(id='empty cloud and libvirt_uri', extra=['-e', 'cloud=', '-e', 'libvirt_uri='],
+         expect=['cloud, libvirt_uri are set to an empty string', 'Nothing was changed']),
+    dict(id='progress_interval 0', extra=['-e', 'progress_interval=0'],
+         expect=['progress_interval must be above 0 (it is 0)', 'Nothing was changed']),
+    dict(id='negative migrate_timeout', extra=['-e', 'migrate_timeout=-5'],
+         expect=['migrate_timeout must be above 0 (it is -5)']),
+]
+
+
+@pytest.mark.parametrize('case', BAD_VARS, ids=[c['id'] for c in BAD_VARS])
+def test_bad_variables_are_refused_before_anything(tmp_path, case):
+    done, cloud = run_playbook(tmp_path, lambda c: setattr(c, 'plan', fakes.success_plan()), *case['extra'])
+    out = ' '.join(done.stdout.split())
+    assert done.returncode != 0, done.stdout
+    for text in case['expect']:
+        assert ' '.join(text.split()) in out, done.stdout
+    assert not cloud.calls, 'the cloud was called: %s' % cloud.calls[:3]
+    assert not (tmp_path / 'reports').exists()

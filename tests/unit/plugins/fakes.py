@@ -165,6 +165,9 @@ class FakeCloud(object):
         self.trigger_error = None
         self.abort_error = None
         self.flaky = 0     # number of next reads that fail with HTTP 503
+        self.expired = 0   # number of next reads that fail with HTTP 401 (a token that expired) until re-auth
+        self.reauths = 0
+        self.lose_answer = None   # (status, text): the live-migrate POST is carried out, its answer is lost
         self.compute = FakeCompute(self)
         self.placement = FakePlacement(self)
 
@@ -284,7 +287,7 @@ def copy_steps(start, source, disk, mem, rate, step=0.2, nova_every=1.0, iterati
 
 
 def success_plan(source='cmp1', dest='cmp2', disk=128 * MiB, mem=256 * MiB, rate=64 * MiB, start=1.0,
-                 host_moves=True, final_status='completed', disk_reported=True, end_status='ACTIVE'):
+                 host_moves=True, final_status='completed', disk_reported=True, end_status='ACTIVE', dest_state=1):
     steps = [
         (0.0, set_mig(status='accepted')),
         (0.3, set_mig(status='preparing', dest_compute=dest, dest_node=dest + '.lab', dest_host='10.0.0.2')),
@@ -294,7 +297,7 @@ def success_plan(source='cmp1', dest='cmp2', disk=128 * MiB, mem=256 * MiB, rate
     steps += copy
     steps += [
         (end, undefine(source)),
-        (end, define(dest, completed=completed_in(int((end - start) * 1000), mem))),
+        (end, define(dest, state=dest_state, completed=completed_in(int((end - start) * 1000), mem))),
         (end, set_mig(status='post-migrating')),
         (end + 0.4, add_event('compute_live_migration', 'Success')),
     ]
@@ -429,6 +432,8 @@ class FakeCompute(object):
         if self.cloud.flaky:
             self.cloud.flaky -= 1
             raise http_error(sdk_exc.HttpException, 503, 'Service Unavailable')
+        if self.cloud.expired:
+            raise http_error(sdk_exc.HttpException, 401, 'The request you have made requires authentication.')
 
     def get_endpoint_data(self, auth=None):
         self._read('get_endpoint_data')
@@ -570,6 +575,9 @@ class FakeCompute(object):
         server['OS-EXT-STS:task_state'] = 'migrating'
         cloud.t0 = cloud.clock.now
         cloud.steps = sorted(cloud.plan, key=lambda s: s[0])
+        if cloud.lose_answer:
+            status, message = cloud.lose_answer
+            return FakeResponse(status, {'computeFault': {'code': status, 'message': message}})
         return FakeResponse(202, None, {'x-openstack-request-id': request_id})
 
 
@@ -601,10 +609,23 @@ class FakePlacement(object):
         return res
 
 
+class FakeSession(object):
+    """conn.session: invalidate() drops the token, as keystoneauth's does; the next call gets a new one."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+
+    def invalidate(self):
+        self.cloud.reauths += 1
+        self.cloud.expired = 0
+        return True
+
+
 class FakeConn(object):
     def __init__(self, cloud):
         self.compute = cloud.compute
         self.placement = cloud.placement
+        self.session = FakeSession(cloud)
 
 
 class RefusingConn(object):
@@ -695,6 +716,6 @@ class FakeDomain(object):
         dom = self._dom()
         if flags & 1:
             return dict(dom.get('completed') or {'type': 0})
-        if dom['state'] != 1:
+        if dom['state'] not in (1, 3):   # a paused domain migrates too
             raise FakeLibvirtError('Requested operation is not valid: domain is not running', 55)
         return dict(dom.get('job') or {'type': 0})

@@ -152,8 +152,10 @@ OUTCOMES = [
     dict(id='block migration with libvirt', ok=True, expect=['live-migrated cmp1 -> cmp2', 'downtime 35 ms']),
     dict(id='nova only', params=dict(libvirt_uri=None), ok=True, expect=['live-migrated cmp1 -> cmp2']),
     dict(id='scheduler picks', params=dict(target_host=None), ok=True, expect=['cmp1 -> cmp2']),
-    dict(id='paused before stays paused', setup=all_of(mutate(status='PAUSED'), plan(fakes.success_plan(end_status='PAUSED'))),
-         ok=True, expect=['cmp1 -> cmp2']),
+    dict(id='paused before stays paused', setup=all_of(
+        mutate(status='PAUSED', **{'OS-EXT-STS:vm_state': 'paused', 'OS-EXT-STS:power_state': 3}),
+        lambda c: c.domains['cmp1'][fakes.UUID].update(state=3),
+        plan(fakes.success_plan(end_status='PAUSED', dest_state=3))), ok=True, expect=['cmp1 -> cmp2']),
     dict(id='block auto', params=dict(block_migration='auto'), ok=True, expect=['cmp1 -> cmp2']),
     dict(id='string yes', params=dict(block_migration='yes'), ok=True, expect=['cmp1 -> cmp2']),
     dict(id='placement lacks DISK_GB', setup=lambda c: c.inventories['rp-cmp2'].pop('DISK_GB'), ok=True,
@@ -408,19 +410,22 @@ def test_no_migration_record_appears():
             cloud.migrations.clear()
             return response
         cloud.compute.post = post
-    cloud, result, error, dummy = run(dict(setup=setup, params=dict(timeout=20)))
+    cloud, result, error, dummy = run(dict(setup=setup, params=dict(timeout=20, queue_timeout=30)))
     assert error is not None
-    assert 'No migration record appeared' in error.msg and 'Nothing could be aborted' in error.msg
+    assert 'No migration record appeared' in error.msg and 'within queue_timeout (30 s)' in error.msg
+    assert 'nothing to cancel' in error.msg and result['timed_out'] is True
 
 
 def test_lost_contact_with_nova():
     def setup(cloud):
         cloud.plan = fakes.endless_plan()
         cloud.plan.insert(0, (2.0, lambda cl: setattr(cl, 'flaky', 1000)))
-    cloud, result, error, dummy = run(dict(setup=setup, params=dict(timeout=300)))
+    cloud, result, error, clock = run(dict(setup=setup, params=dict(timeout=300, outage_budget=60)))
     assert error is not None
-    assert 'Lost contact with Nova' in error.msg and 'live_migration_info' in error.msg
-    assert result['changed'] is True
+    assert 'the cloud API was unreachable for 60 s in all, over the outage_budget of 60 s' in error.msg
+    assert 'live_migration_info, or run this again to attach to it' in error.msg
+    assert result['changed'] is True and result['outage_s'] == 60.0
+    assert clock.now - 1000.0 < 70   # gave up once the budget was spent
 
 
 def test_timeline_records(tmp_path):

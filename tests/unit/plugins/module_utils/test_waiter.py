@@ -36,8 +36,9 @@ def test_no_record_is_neither():
     assert not w.migration_running(None) and not w.migration_finished(None) and w.migration_status(None) == ''
 
 
-def srv(host='cmp2', status='ACTIVE', task=None, vm='active'):
-    return {'host': host, 'status': status, 'task_state': task, 'vm_state': vm, 'id': 'u1'}
+def srv(host='cmp2', status='ACTIVE', task=None, vm='active', power=None):
+    power = power if power is not None else {'ACTIVE': 1, 'PAUSED': 3}.get(status, 4)
+    return {'host': host, 'status': status, 'task_state': task, 'vm_state': vm, 'id': 'u1', 'power_state': power}
 
 
 SUCCESS = [
@@ -56,6 +57,12 @@ SUCCESS = [
     dict(id='task still running', m='completed', s=srv(task='migrating'), problems=['task_state=migrating']),
     dict(id='host unknown', m='completed', s=srv(host=None), problems=["host is unknown"]),
     dict(id='no record', m=None, s=srv(), problems=["'missing'"]),
+    dict(id='ACTIVE but shut down', m='completed', s=srv(power=4), problems=['power_state is SHUTDOWN, not RUNNING']),
+    dict(id='ACTIVE but crashed', m='completed', s=srv(power=6), problems=['power_state is CRASHED, not RUNNING']),
+    dict(id='power_state hidden', m='completed', s=dict(srv(), power_state=None),
+         problems=['power_state is unknown, not RUNNING']),
+    dict(id='PAUSED but running', m='completed', s=srv(status='PAUSED', power=1), paused=True,
+         problems=['power_state is RUNNING, not PAUSED']),
 ]
 
 

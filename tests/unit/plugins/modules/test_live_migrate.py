@@ -38,6 +38,16 @@ CASES = [
          msg='value of on_timeout must be one of: abort, force_complete, fail', no_post=True),
     dict(id='poll interval too small', args=dict(server='vm1', poll_interval=0.01), expect=dict(failed=True),
          msg='poll_interval must be at least 0.1', no_post=True),
+    # measured on the lab before the fix: -e target_host= let the scheduler move the server elsewhere
+    dict(id='empty target_host', args=dict(server='vm1', target_host=''), expect=dict(failed=True, changed=False),
+         msg='target_host is an empty string: to let the scheduler choose the destination, leave target_host out',
+         no_post=True, no_call=True),
+    dict(id='blank libvirt_uri and cloud', args=dict(server='vm1', target_host='cmp2', libvirt_uri=' ', cloud=''),
+         expect=dict(failed=True), msg='cloud is an empty string: to use OS_CLOUD or the OS_* variables, leave cloud '
+         'out; libvirt_uri is an empty string: give it a value or leave it out. Nothing was changed.',
+         no_post=True, no_call=True),
+    dict(id='empty server', args=dict(server=''), expect=dict(failed=True), msg='server is an empty string',
+         no_post=True, no_call=True),
     dict(id='libvirt unreachable', setup=lambda c: c.libvirt_down.add('cmp1'),
          args=dict(server='vm1', target_host='cmp2', libvirt_uri=URI), expect=dict(failed=True, changed=False),
          msg='cannot read the source hypervisor', no_post=True),
@@ -74,6 +84,8 @@ def test_live_migrate_module(case, monkeypatch, capsys, tmp_path):
         assert case['warning'] in json.dumps(result.get('warnings', []))
     if case.get('no_post'):
         assert not cloud.called('post')
+    if case.get('no_call'):
+        assert not cloud.calls, 'refused before any API call'
     if case.get('check'):
         assert not log.exists(), 'check mode writes no progress log'
 
