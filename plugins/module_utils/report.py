@@ -63,6 +63,10 @@ def build_report(records):
         'msg': (result or {}).get('msg'),
         'summary': (result or {}).get('summary') or (summary_line(result) if result else 'no result recorded (still running, or the run was interrupted)'),
         'elapsed_s': (result or {}).get('elapsed_s'),
+        'queued_s': (result or {}).get('queued_s'),
+        'running_s': (result or {}).get('running_s'),
+        'outage_s': (result or {}).get('outage_s'),
+        'attached': bool((result or {}).get('attached') or (start or {}).get('attached')),
         'migration': (result or {}).get('migration'),
         'job': (result or {}).get('job'),
         'hints': (result or {}).get('hints') or [],
@@ -198,6 +202,10 @@ def render_svg(series, events=(), width=860, height=360):
     return '\n'.join(out)
 
 
+def _seconds(value):
+    return fmt_duration(value, precise=True) if value is not None else None
+
+
 def _row(label, value):
     return '<tr><th>%s</th><td>%s</td></tr>' % (escape(label), escape('-' if value is None else str(value)))
 
@@ -218,6 +226,10 @@ def render_html(report):
         _row('compute API microversion', report.get('microversion')),
         _row('started (UTC)', report.get('started_at')),
         _row('elapsed', fmt_duration(report.get('elapsed_s'), precise=True) if report.get('elapsed_s') is not None else None),
+        _row('queued (before Nova started it)', _seconds(report.get('queued_s'))),
+        _row('running', _seconds(report.get('running_s'))),
+        _row('cloud API unreachable', _seconds(report.get('outage_s')) if report.get('outage_s') else None),
+        _row('attached to a migration in progress', report.get('attached') or None),
         _row('migration record', '%s (%s)' % (migration.get('id'), migration.get('status')) if migration else None),
         _row('libvirt job time', fmt_ms(job.get('elapsed_ms')) if job.get('elapsed_ms') is not None else None),
         _row('downtime', fmt_ms(job.get('downtime_ms')) if job.get('downtime_ms') is not None else None),

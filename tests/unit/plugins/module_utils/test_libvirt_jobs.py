@@ -226,3 +226,47 @@ def test_real_libvirt_test_driver():
     r.close()
     with pytest.raises(lj.LibvirtUnavailable):
         lj.LibvirtJobReader('qemu+tcp://127.0.0.1:1/system').open()
+
+
+class _KeepAliveLib(object):
+    """A libvirt stand-in with an event loop and a connection that records its keepalive."""
+
+    class libvirtError(Exception):
+        pass
+
+    def __init__(self):
+        import threading
+        self.registered = 0
+        self.blocked = threading.Event()
+        self.conns = []
+
+    def virEventRegisterDefaultImpl(self):
+        self.registered += 1
+
+    def virEventRunDefaultImpl(self):
+        self.blocked.wait()   # the real one blocks until an event; this one forever
+
+    def openReadOnly(self, uri):
+        lib = self
+
+        class Conn(object):
+            keepalive = None
+
+            def setKeepAlive(self, interval, count):
+                self.keepalive = (interval, count)
+
+            def close(self):
+                return 0
+        conn = Conn()
+        lib.conns.append(conn)
+        return conn
+
+
+def test_connections_use_keepalive_with_one_event_loop(monkeypatch):
+    from ansible_collections.openstack_ops.live_migration.plugins.module_utils import libvirt_jobs as lj
+    monkeypatch.setitem(lj._EVENT_LOOP, 'started', False)
+    lib = _KeepAliveLib()
+    for host in ('a', 'b'):
+        lj.LibvirtJobReader('qemu+tcp://%s/system' % host, lib=lib).open()
+    assert lib.registered == 1, 'the event loop is registered once per process'
+    assert [c.keepalive for c in lib.conns] == [(lj.KEEPALIVE_INTERVAL_S, lj.KEEPALIVE_COUNT)] * 2

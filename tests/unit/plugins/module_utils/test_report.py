@@ -14,7 +14,7 @@ from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.table i
 MiB = 1024 * 1024
 
 
-def records(ok=True, with_result=True, name='vm1'):
+def records(ok=True, with_result=True, name='vm1', **result):
     out = [
         {'kind': 'event', 'ts': 1700000000.0, 't': None, 'name': 'checking', 'server': name},
         {'kind': 'start', 'ts': 1700000000.5, 'server': {'id': 'u1', 'name': name}, 'source_host': 'cmp1',
@@ -37,6 +37,7 @@ def records(ok=True, with_result=True, name='vm1'):
                     'job': {'elapsed_ms': 9000, 'downtime_ms': 35, 'data_processed': 400 * MiB},
                     'msg': 'the message <b>', 'summary': 'the summary', 'hints': [] if ok else ['do <this>'],
                     'warnings': [], 'events': [{'event': 'compute_live_migration', 'result': 'Success'}]})
+        out[-1].update(result)
     return out
 
 
@@ -49,6 +50,8 @@ BUILD = [
     dict(id='still running', recs=records(with_result=False), expect=dict(
         ok=False, finished=False, summary='no result recorded (still running, or the run was interrupted)')),
     dict(id='nothing', recs=[], expect=dict(ok=False, finished=False, sample_count=0, started_at=None)),
+    dict(id='queued, outage, attached', recs=records(queued_s=95.0, running_s=10.2, outage_s=21.3, attached=True),
+         expect=dict(queued_s=95.0, running_s=10.2, outage_s=21.3, attached=True)),
 ]
 
 
@@ -130,3 +133,11 @@ def test_html_success():
     html = rp.render_html(rp.build_report(records()))
     assert 'SUCCEEDED: the summary' in html and '35 ms' in html and '400 MiB' in html
     assert 'compute_live_migration' in html
+
+
+def test_html_shows_the_queued_and_the_running_time_apart():
+    html = rp.render_html(rp.build_report(records(queued_s=95.0, running_s=10.2, outage_s=21.3, attached=True)))
+    assert '<th>queued (before Nova started it)</th><td>1 min 35 s</td>' in html
+    assert '<th>running</th><td>10.2 s</td>' in html
+    assert '<th>cloud API unreachable</th><td>21.3 s</td>' in html
+    assert '<th>attached to a migration in progress</th><td>True</td>' in html
