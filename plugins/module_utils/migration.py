@@ -229,10 +229,10 @@ class LiveMigration(object):
         outage = self.api.guard.outage_s
         self.result['outage_s'] = round(outage, 1)
         if outage >= 1.0:
+            outages = self.api.guard.outages
             self.warn('The cloud API was unreachable for %s in all (%d outage%s); calls were retried within '
-                      'outage_budget=%s.' % (fmt_duration(outage), self.api.guard.outages,
-                                              '' if self.api.guard.outages == 1 else 's',
-                                              fmt_duration(self.api.guard.budget_s)))
+                      'outage_budget=%s.' % (fmt_duration(outage), outages, '' if outages == 1 else 's',
+                                             fmt_duration(self.api.guard.budget_s)))
         if self.t0 is not None:
             now = self.monotonic()
             start = self.started_at if self.started_at is not None else now
@@ -326,7 +326,7 @@ class LiveMigration(object):
                       "migration needs admin credentials. Nothing was changed." % self.who(server))
         target = p.get('target_host')
         records = self.api.migrations(server_id=server['id'])
-        current = self.in_progress(server, records)
+        current = self.migration_in_progress(server, records)
         if current is not None:
             return self.attach(server, current, records, check_mode)
         if target and server['host'] == target:
@@ -361,7 +361,7 @@ class LiveMigration(object):
 
     # ------------------------------------------------------------ a migration already there, or none needed
     @staticmethod
-    def in_progress(server, records):
+    def migration_in_progress(server, records):
         """The live migration of the server that is in progress, or None: Nova has the server in task
         'migrating' and its newest live-migration record has no final status. (A record that never got a
         final status while the server has no task is a leftover of a crashed service, not a migration.)"""
@@ -549,6 +549,7 @@ class LiveMigration(object):
             return self.api.live_migrate(sid, plan['body'], plan['microversion'])
         except NovaError as e:
             if not e.transient:
+                self.t0 = None
                 self.fail('Nova refused to live-migrate %s: %s. Nothing was changed.' % (self.who(server), e.msg))
             error = e
         for dummy in self._clock(REQUEST_CHECK_S, 1.0):
@@ -808,12 +809,7 @@ class LiveMigration(object):
         self.result.update(timed_out=True, on_timeout_action=action)
         self.timeline.write('event', t=self.elapsed(), name='timeout', action=action)
         progress = progress_core(self.last_sample or {})
-        if m is None:
-            server = self.api.get_server(sid)
-            self.result.update(server=brief_server(server), server_host=server.get('host'), elapsed_s=self.elapsed())
-            self.fail('No migration record appeared for %s within %s (request %s). Nothing could be aborted. %s'
-                      % (self.who(server), fmt_duration(p['timeout']), self.result.get('request_id'), self.where(server)))
-        mid = m.get('id')
+        mid = m.get('id')   # a timeout comes only once Nova started the migration: there is a record
         head = 'Timed out after %s waiting for migration %s of %s (status %r; %s).' % (
             fmt_duration(p['timeout']), mid, self.who(), m.get('status'), progress)
         if action == 'fail':

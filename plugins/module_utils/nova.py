@@ -321,8 +321,10 @@ class NovaApi(object):
     # -- discovery
     def versions(self):
         """(min, max) compute microversions as tuples, (None, None) when unknown."""
-        # the proxy is built (and the token fetched) on first use: inside the call, so it is retried too
-        data = self._call('Reading the compute API versions', lambda: self.compute.get_endpoint_data())
+        def endpoint_data():
+            # the proxy is built (and the token fetched) on first use: inside the call, so it is retried too
+            return self.compute.get_endpoint_data()
+        data = self._call('Reading the compute API versions', endpoint_data)
         if data is None:
             return None, None
         return getattr(data, 'min_microversion', None), getattr(data, 'max_microversion', None)

@@ -59,7 +59,7 @@ options:
         only when Nova is done with it (C(ACTIVE) or C(PAUSED), no task, no migration open) and, with
         I(libvirt_uri), its domain runs there; otherwise it fails and says what to do.
       - Unset, the scheduler picks the destination. An empty string is refused (C(-e target_host=) passes
-        one): leave the option out to let the scheduler choose. The same holds for every string option.
+        one); leave the option out to let the scheduler choose. The same holds for every string option.
     type: str
   block_migration:
     description:

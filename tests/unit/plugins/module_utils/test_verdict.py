@@ -41,8 +41,8 @@ def open_record(status='running'):
 
 ALREADY_THERE = [
     dict(id='active and running there', ok=True, expect=['is already on cmp1: nothing to do']),
-    dict(id='paused and paused there', setup=all_of(mutate(status='PAUSED', **{'OS-EXT-STS:vm_state': 'paused'}),
-                                                      domain('cmp1', 3)), ok=True),
+    dict(id='paused and paused there', ok=True,
+         setup=all_of(mutate(status='PAUSED', **{'OS-EXT-STS:vm_state': 'paused'}), domain('cmp1', 3))),
     dict(id='without libvirt, active', params=dict(libvirt_uri=None), ok=True),
     # measured on the lab before the fix: ok=true, "is already on hv1: nothing to do"
     dict(id='error on the target', setup=mutate(**ERROR_STATE),
@@ -84,9 +84,8 @@ def test_already_there_problems_is_pure():
 # ---------------------------------------------------------------- 3. success is checked where the guest lands
 
 LANDINGS = [
-    dict(id='power_state shutdown', setup=plan(fakes.success_plan() + [
-        (6.0, fakes.set_server(**{'OS-EXT-STS:power_state': 4}))]),
-         expect=['its power_state is SHUTDOWN, not RUNNING', 'NOT a successful migration']),
+    dict(id='power_state shutdown', expect=['its power_state is SHUTDOWN, not RUNNING', 'NOT a successful migration'],
+         setup=plan(fakes.success_plan() + [(6.0, fakes.set_server(**{'OS-EXT-STS:power_state': 4}))])),
     dict(id='still running on the source too', tweak='keep_source',
          expect=['libvirt shows the domain running on the source cmp1 as well: the guest is on two hosts',
                  'running on cmp2']),
