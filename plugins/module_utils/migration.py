@@ -413,18 +413,10 @@ class LiveMigration(object):
         open, and (with libvirt_uri) its domain runs there. Anything else fails and says what to do."""
         state = None
         if self.p.get('libvirt_uri'):
-            try:
-                reader = self.reader_for(server['host'], server.get('node'))
-            except ValueError as e:
-                self.fail('%s. Nothing was changed.' % e)
-            try:
-                state = reader.domain_state(server['id'])
-            except LibvirtUnavailable as e:
-                self.fail('%s is on %s already, but libvirt there did not answer (%s), so its guest is not verified. '
-                          'Check libvirt_uri and libvirtd on %s. Nothing was changed.' % (
-                              self.who(server), target, e, target), hints=False)
-            finally:
-                reader.close()
+            reader, state = self.domain_state_on(server, lambda e, reader: (
+                '%s is on %s already, but libvirt there did not answer (%s), so its guest is not verified. Check '
+                'libvirt_uri and libvirtd on %s. Nothing was changed.' % (self.who(server), target, e, target)))
+            reader.close()
             self.result['libvirt_uri'] = reader.uri
         problems = already_there_problems(server, state)
         open_records = [r for r in records if migration_running(r)]
@@ -489,20 +481,26 @@ class LiveMigration(object):
         uri = render_uri(self.p['libvirt_uri'], host, node, self.p.get('libvirt_addresses'))
         return self.reader_factory(uri)
 
-    def open_source_libvirt(self, server, attached=False):
-        if not self.p.get('libvirt_uri'):
-            return None
+    def domain_state_on(self, server, unreachable):
+        """(reader, domain state) on the server's host; a libvirt that does not answer fails the run with
+        unreachable(error, reader), a URI template that cannot be filled in with its own message."""
         try:
             reader = self.reader_for(server['host'], server.get('node'))
         except ValueError as e:
             self.fail('%s. Nothing was changed.' % e)
         try:
-            state = reader.domain_state(server['id'])
+            return reader, reader.domain_state(server['id'])
         except LibvirtUnavailable as e:
             reader.close()
-            self.fail('libvirt_uri: cannot read the source hypervisor: %s. Check the URI (%s from the template %s), '
-                      'that libvirtd listens there and that this host may connect. Nothing was changed.' % (
-                          e, reader.uri, self.p['libvirt_uri']), hints=False)
+            self.fail(unreachable(e, reader), hints=False)
+
+    def open_source_libvirt(self, server, attached=False):
+        if not self.p.get('libvirt_uri'):
+            return None
+        reader, state = self.domain_state_on(server, lambda e, reader: (
+            'libvirt_uri: cannot read the source hypervisor: %s. Check the URI (%s from the template %s), that '
+            'libvirtd listens there and that this host may connect. Nothing was changed.' % (
+                e, reader.uri, self.p['libvirt_uri'])))
         if state == 'absent' and attached:
             self.warn('libvirt at %s has no domain %s any more: the migration may be past its copy.' % (
                 reader.uri, server['id']))
