@@ -35,7 +35,9 @@ BENCH_PREFIX = "lmlab-bench"  # the only servers these scripts create, move or d
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, LAB_DIR)
+sys.path.insert(0, COLLECTIONS)   # the installed collection: the final statuses are defined once, in waiter.py
 from lab_hypervisors import CONTAINER, HOST_ADDR, HVS, proc_mem  # noqa: E402
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import migration_finished  # noqa: E402
 
 NOVA_API_LOG = os.path.join(STATE, "logs", "nova-api.log")
 NOVA_COMPUTE_LOG = "/var/log/nova/nova-compute.log"   # inside each hypervisor container
@@ -339,7 +341,7 @@ class Nova:
             new = [m for m in self.migrations(server_id) if m["id"] not in known_ids]
             if new:
                 rec = max(new, key=lambda m: m["id"])
-                if rec["status"] in ("completed", "error", "failed", "cancelled"):
+                if migration_finished(rec):
                     return rec
             if time.monotonic() > deadline:
                 return rec

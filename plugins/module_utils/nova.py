@@ -104,6 +104,12 @@ def server_view(server):
     }
 
 
+def brief_server(server):
+    """The part of a server view that a result reports."""
+    keys = ('id', 'name', 'status', 'vm_state', 'task_state', 'host', 'node')
+    return dict((k, (server or {}).get(k)) for k in keys)
+
+
 def migration_view(migration):
     out = dict((k, _attr(migration, k)) for k in MIGRATION_FIELDS)
     out['server_id'] = _attr(migration, 'server_uuid') or _attr(migration, 'server_id')

@@ -12,6 +12,7 @@ import pytest
 from keystoneauth1 import exceptions as ks_exc
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import migration as mig
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils import verdict, watcher
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import LibvirtJobReader
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import NovaApi
@@ -212,7 +213,7 @@ LIBVIRT_VIEWS = [
 
 @table(LIBVIRT_VIEWS)
 def test_libvirt_view(case):
-    assert mig.libvirt_view(*case['args']) == case['expect']
+    assert verdict.libvirt_view(*case['args']) == case['expect']
 
 
 @table(OUTCOMES)
@@ -465,7 +466,7 @@ RATES = [
 
 @table(RATES)
 def test_change_rate(case):
-    rate = mig.ChangeRate()
+    rate = watcher.ChangeRate()
     got = None
     for t, value in case['feed']:
         got = rate.feed(t, value)
@@ -501,7 +502,7 @@ SAMPLES = [
 
 @table(SAMPLES)
 def test_build_sample(case):
-    sample = mig.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'],
+    sample = watcher.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'],
                               job_ended=case.get('ended', False))
     for key, value in case['expect'].items():
         assert sample[key] == value, key
