@@ -11,7 +11,7 @@ libvirt on the source answer. A failed check ends the run with "Nothing was chan
 from __future__ import annotations
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import LibvirtUnavailable, render_uri
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import capacity_shortfalls, flavor_resources
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.placement import capacity_shortfalls, flavor_resources
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import already_there_problems, migration_running, migration_status
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
 

@@ -29,7 +29,7 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.error
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import fmt_duration, summary_line
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.hints import hints_for
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import JobTracker
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import brief_server
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import brief_server
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.outage import DEFAULT_BUDGET_S, OutageBudget
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import SampleBuffer, Timeline
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeouts import (

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import microversion
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import fmt_duration, progress_core
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import brief_server
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import brief_server
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import (
     migration_completed, migration_finished, migration_status, migration_waiting)
 

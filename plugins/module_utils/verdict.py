@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import LibvirtUnavailable, summarise_job
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import brief_server, event_reasons
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import brief_server, event_reasons
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import (
     host_changed, libvirt_problems, migration_completed, migration_status, server_paused, server_settled,
     success_problems, suspect_block_migration, wait_for)
@@ -68,8 +68,8 @@ class Verdict(object):
                        'check the server (openstack server show %s) and the guest on both hosts.' % (
                            m.get('id'), self.who(server), '; '.join(problems), sid))
                 self.fail(msg + view, hint_source=msg)
+            self.check_suspect(sid)
             self.result['ok'] = True
-            self.check_suspect()
             self.result['samples'] = self.buffer.items()
             self.result['sample_count'] = self.buffer.count
             self.timeline.write('event', t=elapsed, name='verified', host=server.get('host'), status=server.get('status'))
@@ -192,10 +192,18 @@ class Verdict(object):
                     reader.close()
         self.result['job'] = summarise_job(self.tracker.last, completed, self.tracker.jobs)
 
-    def check_suspect(self):
-        if suspect_block_migration(self.tracker.jobs, self.p['block_migration']):
-            self.result['suspect_block_migration'] = True
-            self.warn('SUSPECT block migration: libvirt never reported a disk byte (disk_total stayed 0 in all %d '
-                      'samples). Without VIR_MIGRATE_NON_SHARED_INC libvirt can report success while the guest '
-                      'arrives on an empty disk. Check the guest and its disk on %s now.'
-                      % (len(self.tracker.jobs), self.result.get('dest_host')))
+    def check_suspect(self, sid):
+        """A block migration in which libvirt never showed a disk byte is not verified: it fails, unless the
+        operator accepts it (accept_suspect_block_migration), and then it is a warning."""
+        if not suspect_block_migration(self.tracker.jobs, self.p['block_migration']):
+            return
+        self.result['suspect_block_migration'] = True
+        text = ('SUSPECT block migration: libvirt never reported a disk byte (disk_total stayed 0 in all %d samples). '
+                'Without VIR_MIGRATE_NON_SHARED_INC libvirt can report success while the guest arrives on an empty '
+                'disk. Check the guest and its disk on %s now.' % (len(self.tracker.jobs), self.result.get('dest_host')))
+        if self.p.get('accept_suspect_block_migration'):
+            self.warn(text)
+            return
+        self.fail('Nova reports migration %s of %s completed, but it is NOT verified: %s Once the guest and its disk '
+                  'are checked, accept_suspect_block_migration=true accepts such a migration.' % (
+                      self.migration.get('id'), self.who(), text), hints=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import fmt_duration, progress_core, progress_line
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import eta_s, rate_bps
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import PROGRESS_FIELDS
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import PROGRESS_FIELDS
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.phases import FINISHING, nova_phase
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import (
     adaptive_interval, migration_finished, migration_status, migration_waiting, stalled)

@@ -139,6 +139,13 @@ options:
       - Never done for a server that was C(PAUSED) before.
     type: bool
     default: false
+  accept_suspect_block_migration:
+    description:
+      - Accept a block migration in which libvirt never reported a disk byte (C(suspect_block_migration)),
+        with a warning, instead of failing. Set it only once the guest and its disk were checked on the
+        destination.
+    type: bool
+    default: false
   max_samples:
     description:
       - Upper bound on the number of progress samples returned; they are thinned evenly over the
@@ -153,9 +160,10 @@ notes:
   - The placement capacity check compares the flavor (root disk not counted for a volume-backed
     server) with the free inventory of the target's resource provider; classes without inventory
     there are not checked, and an unreachable placement only produces a warning.
-  - "A block migration whose libvirt samples never show a disk byte is reported as suspect
-    (C(suspect_block_migration)): measured with libvirt 9.0, without VIR_MIGRATE_NON_SHARED_INC the
-    guest can arrive on an empty disk while everything reports success."
+  - "A block migration whose libvirt samples never show a disk byte is suspect
+    (C(suspect_block_migration)) and fails unless I(accept_suspect_block_migration) is set: measured
+    with libvirt 9.0, without VIR_MIGRATE_NON_SHARED_INC the guest can arrive on an empty disk while
+    everything reports success."
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - openstack_ops.live_migration.libvirt
@@ -460,6 +468,7 @@ class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
         progress_log=dict(type='path'),
         recover_on_abort=dict(type='bool', default=False),
         max_samples=dict(type='int', default=200),
+        accept_suspect_block_migration=dict(type='bool', default=False),
     )
     module_kwargs = dict(
         supports_check_mode=True,

@@ -354,7 +354,8 @@ def endless_plan(source='cmp1', dest='cmp2', mem=256 * MiB):
     for i in range(0, 20000):
         t = 1.0 + i * 0.5
         left = 100 * MiB + (i % 5) * MiB
-        steps.append((t, set_job(source, jobstats(int(i * 500), 0, 0, mem, mem - left, 30 * MiB,
+        # the disk was copied first (128 MiB), memory passes go on
+        steps.append((t, set_job(source, jobstats(int(i * 500), 128 * MiB, 128 * MiB, mem, mem - left, 30 * MiB,
                                                   1 + i // 10, dirty_rate=8000))))
     return steps
 
