@@ -21,6 +21,7 @@ APT_PACKAGES := podman runc containernetworking-plugins iptables debootstrap cat
 	slirp4netns fuse-overlayfs libvirt-dev pkg-config gcc openssl make git rsync shellcheck
 
 MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
+LOOKUPS := $(basename $(notdir $(wildcard plugins/lookup/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
@@ -84,7 +85,8 @@ sanity: collection
 	ansible-lint --profile production --offline -q
 	for m in $(MODULES); do ansible-doc -t module openstack_ops.live_migration.$$m >/dev/null || { echo "ansible-doc failed for module $$m" >&2; exit 1; }; done
 	for r in $(ROLES); do ansible-doc -t role openstack_ops.live_migration.$$r >/dev/null || { echo "ansible-doc failed for role $$r" >&2; exit 1; }; done
-	echo "ansible-doc rendered $(words $(MODULES)) modules and $(words $(ROLES)) roles"
+	for l in $(LOOKUPS); do ansible-doc -t lookup openstack_ops.live_migration.$$l >/dev/null || { echo "ansible-doc failed for lookup $$l" >&2; exit 1; }; done
+	echo "ansible-doc rendered $(words $(MODULES)) modules, $(words $(LOOKUPS)) lookups and $(words $(ROLES)) roles"
 
 # Real systemd hosts under rootful Podman, from images built here (cached by content),
 # on a test network in 198.18.10.0/24 with no NAT and no route out.
