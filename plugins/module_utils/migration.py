@@ -30,15 +30,33 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.forma
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.hints import hints_for
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import JobTracker
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import brief_server
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.outage import DEFAULT_BUDGET_S, OutageBudget
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.outage import OutageBudget
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import SampleBuffer, Timeline
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeouts import (
-    DEFAULT_QUEUE_TIMEOUT_S, TimeoutPolicy)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeouts import TimeoutPolicy
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.verdict import Verdict
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import (
     clock, migration_status, server_paused, server_problems)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.watcher import ChangeRate, Watching
 
+# live_migrate's own options (OpenStackModule adds the cloud's), and so the one place their defaults live:
+# LiveMigration fills in what a caller without Ansible (the bench) leaves out.
+ARGUMENT_SPEC = dict(
+    server=dict(type='str', required=True),
+    target_host=dict(type='str'),
+    block_migration=dict(type='raw', default=True),
+    wait=dict(type='bool', default=True),
+    timeout=dict(type='int', default=3600),
+    queue_timeout=dict(type='int', default=1800),
+    outage_budget=dict(type='float', default=300.0),
+    poll_interval=dict(type='float', default=1.0),
+    on_timeout=dict(type='str', default='abort', choices=['abort', 'force_complete', 'fail']),
+    libvirt_uri=dict(type='str'),
+    libvirt_addresses=dict(type='dict'),
+    progress_log=dict(type='path'),
+    recover_on_abort=dict(type='bool', default=False),
+    max_samples=dict(type='int', default=200),
+    accept_suspect_block_migration=dict(type='bool', default=False),
+)
 NOTHING_CHANGED = 'Nothing was changed.'
 REQUEST_CHECK_S = 30.0          # after a live-migrate request that got no answer: how long to look for its traces
 
@@ -63,7 +81,8 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
 
     def __init__(self, api, params, reader_factory=None, timeline=None, monotonic=time.monotonic, sleep=time.sleep):
         self.api = api
-        self.p = dict(params)
+        self.p = dict((name, spec.get('default')) for name, spec in ARGUMENT_SPEC.items())
+        self.p.update((k, v) for k, v in params.items() if v is not None or k not in self.p)
         self.p['block_migration'] = normalise_block_migration(self.p.get('block_migration', True))
         self.reader_factory = reader_factory
         self.timeline = timeline or Timeline(None)
@@ -71,7 +90,7 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
         self.sleep = sleep
         self.warnings = []
         if api.guard is None:
-            api.guard = OutageBudget(self.p.get('outage_budget') or DEFAULT_BUDGET_S, monotonic, sleep,
+            api.guard = OutageBudget(self.p['outage_budget'], monotonic, sleep,
                                      reauth=api.reauthenticate)
         api.guard.on_retry = self.on_retry
         self.result = {'changed': False, 'ok': False, 'server': None, 'source_host': None, 'dest_host': None,
@@ -87,7 +106,7 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
         # watch state
         self.source_reader = None
         self.tracker = JobTracker()
-        self.buffer = SampleBuffer(self.p.get('max_samples') or 200)
+        self.buffer = SampleBuffer(self.p['max_samples'])
         self.migration = None
         self.points = []
         self.last_sample = None
@@ -341,7 +360,7 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
 
     def follow(self, sid, known):
         """Watch the migration to its end and judge it; or carry out what a timeout calls for."""
-        outcome = self.watch(sid, known, self.p['timeout'], self.p.get('queue_timeout') or DEFAULT_QUEUE_TIMEOUT_S)
+        outcome = self.watch(sid, known, self.p['timeout'], self.p['queue_timeout'])
         if outcome == 'finished':
             return self.conclude(sid)
         if outcome == 'queue_timeout':

@@ -41,6 +41,7 @@ try:
 except ImportError:
     pass
 
+
 # ------------------------------------------------------------------ errors
 
 def _status_of(error):

@@ -21,7 +21,6 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waite
 
 ABORT_GRACE_S = 120.0           # after an abort request: the migration reaching a final status
 FORCE_COMPLETE_GRACE_S = 300.0  # after force-complete: the paused guest's last copy
-DEFAULT_QUEUE_TIMEOUT_S = 1800
 
 NOVA34_ABORT = (
     "This is how Nova (measured with nova 34 and the libvirt driver) reports an abort: libvirt "
@@ -108,7 +107,7 @@ class TimeoutPolicy(object):
         status = migration_status(m)
         self.result.update(timed_out=True)
         self.timeline.write('event', t=self.elapsed(), name='queue_timeout', status=status or None)
-        waited = fmt_duration(p.get('queue_timeout') or DEFAULT_QUEUE_TIMEOUT_S)
+        waited = fmt_duration(p['queue_timeout'])
         server = self.api.get_server(sid)
         self.result.update(server=brief_server(server), server_host=server.get('host'), migration=m,
                            elapsed_s=self.elapsed())

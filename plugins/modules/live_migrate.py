@@ -447,29 +447,13 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.error
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import (
     HAS_LIBVIRT, LIBVIRT_IMPORT_ERROR, LibvirtJobReader)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import (
-    LiveMigration, normalise_block_migration)
+    ARGUMENT_SPEC, LiveMigration, normalise_block_migration)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import NovaApi
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import Timeline
 
 
 class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
-    argument_spec = dict(
-        server=dict(type='str', required=True),
-        target_host=dict(type='str'),
-        block_migration=dict(type='raw', default=True),
-        wait=dict(type='bool', default=True),
-        timeout=dict(type='int', default=3600),
-        queue_timeout=dict(type='int', default=1800),
-        outage_budget=dict(type='float', default=300.0),
-        poll_interval=dict(type='float', default=1.0),
-        on_timeout=dict(type='str', default='abort', choices=['abort', 'force_complete', 'fail']),
-        libvirt_uri=dict(type='str'),
-        libvirt_addresses=dict(type='dict'),
-        progress_log=dict(type='path'),
-        recover_on_abort=dict(type='bool', default=False),
-        max_samples=dict(type='int', default=200),
-        accept_suspect_block_migration=dict(type='bool', default=False),
-    )
+    argument_spec = dict(ARGUMENT_SPEC)
     module_kwargs = dict(
         supports_check_mode=True,
         required_if=[('recover_on_abort', True, ['libvirt_uri'])],

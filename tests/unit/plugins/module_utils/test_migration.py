@@ -507,7 +507,7 @@ SAMPLES = [
 @table(SAMPLES)
 def test_build_sample(case):
     sample = watcher.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'],
-                              job_ended=case.get('ended', False))
+                                  job_ended=case.get('ended', False))
     for key, value in case['expect'].items():
         assert sample[key] == value, key
     assert sample['nova'] == case['nova'] and sample['libvirt'] == case['job']

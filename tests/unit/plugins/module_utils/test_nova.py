@@ -230,9 +230,9 @@ def test_api_actions():
     assert views.event_reasons({'message': 'Error', 'events': []}) == ['Error']
     assert views.event_reasons(None) == []
     assert views.event_reasons({'events': [{'event': 'compute_rollback_live_migration_at_destination', 'host': 'cmp2',
-                                           'result': 'Error', 'details': None,
-                                           'traceback': 'T\nnova.exception.HypervisorUnavailable: Connection to the '
-                                                        'hypervisor is broken on host'}]}) == [
+                                            'result': 'Error', 'details': None,
+                                            'traceback': 'T\nnova.exception.HypervisorUnavailable: Connection to the '
+                                                         'hypervisor is broken on host'}]}) == [
         'compute_rollback_live_migration_at_destination on cmp2: nova.exception.HypervisorUnavailable: Connection to '
         'the hypervisor is broken on host']
 
