@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+# Nova's field names, but for its 'dest_host' (the destination's IP address): in our results 'dest_host' is
+# the destination compute host, so the migration record carries that address as 'dest_address'.
 MIGRATION_FIELDS = (
     'id', 'uuid', 'status', 'migration_type', 'source_compute', 'source_node', 'dest_compute', 'dest_node',
-    'dest_host', 'created_at', 'updated_at',
+    'created_at', 'updated_at',
     'memory_total_bytes', 'memory_processed_bytes', 'memory_remaining_bytes',
     'disk_total_bytes', 'disk_processed_bytes', 'disk_remaining_bytes',
 )
@@ -77,6 +79,7 @@ def brief_server(server):
 
 def migration_view(migration):
     out = dict((k, sdk_field(migration, k)) for k in MIGRATION_FIELDS)
+    out['dest_address'] = sdk_field(migration, 'dest_host')
     out['server_id'] = sdk_field(migration, 'server_uuid') or sdk_field(migration, 'server_id')
     return out
 

@@ -283,8 +283,9 @@ migration:
     dest_node:
       description: Destination hypervisor hostname.
       type: str
-    dest_host:
-      description: Destination host IP as Nova records it.
+    dest_address:
+      description: The destination's IP address as Nova records it (Nova calls it C(dest_host); here
+        C(dest_host) is the destination compute host, at the top of the result).
       type: str
     server_id:
       description: The server the migration belongs to.

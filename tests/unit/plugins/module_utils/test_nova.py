@@ -275,3 +275,10 @@ def test_api_transient_errors_are_marked():
         api.get_server(fakes.UUID)
     assert e.value.transient and e.value.status == 503
     assert api.get_server(fakes.UUID)['id'] == fakes.UUID
+
+
+def test_migration_view_calls_nova_dest_host_dest_address():
+    """One name, one meaning: dest_host is the destination compute host in every result; the record's
+    IP address (Nova's dest_host) is dest_address."""
+    view = views.migration_view({'id': 5, 'dest_compute': 'cmp2', 'dest_host': '10.0.0.2', 'server_uuid': 'u1'})
+    assert view['dest_address'] == '10.0.0.2' and view['dest_compute'] == 'cmp2' and 'dest_host' not in view
