@@ -103,7 +103,7 @@ class HotLoop(threading.Thread):
 
 def migrate(nova, apilog, tool, server_id, src, dst, argv, timeout, hot=False, extra_env=None):
     """Run one tool, then collect Nova's view of the same migration."""
-    known = {m["id"] for m in nova.migrations(server_id)}
+    known = {m["id"] for m in nova.migrations(server_id=server_id)}
     apilog.mark()
     cpu = B.CpuWatch(src).start()
     loop = HotLoop(src, server_id, timeout) if hot else None
@@ -330,7 +330,7 @@ def trace_run(nova, apilog, n, server_id, src, dst, workdir, timeout, poll_inter
     params = {"server": server_id, "target_host": dst, "timeout": timeout, "poll_interval": poll_interval,
               "libvirt_uri": B.LIBVIRT_URI, "libvirt_addresses": dict(B.HVS), "progress_log": progress}
     tracer = Tracer()
-    known = {m["id"] for m in nova.migrations(server_id)}
+    known = {m["id"] for m in nova.migrations(server_id=server_id)}
     apilog.mark()
     t0 = time.time()
     m0 = time.monotonic()

@@ -20,6 +20,8 @@ lists in-progress migrations only (with their progress bytes, 2.23+), while
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import (
     action_view, migration_view, sdk_field, server_view, service_view)
@@ -163,6 +165,14 @@ class NovaApi(object):
             raise
         return self.get_server(found.id)
 
+    def servers(self, host=None):
+        """Every server (all projects), or those on one compute host, as views."""
+        query = {'all_projects': True}
+        if host:
+            query['compute_host'] = host
+        return self._call('Listing servers%s' % (' on %s' % host if host else ''), lambda: [
+            server_view(s) for s in self.compute.servers(details=True, **query)])
+
     def get_server(self, server_id):
         return server_view(self._call('Reading server %s' % server_id, self.compute.get_server, server_id))
 
@@ -236,9 +246,13 @@ class NovaApi(object):
         headers = getattr(response, 'headers', None) or {}
         return headers.get('x-openstack-request-id') or headers.get('x-compute-request-id')
 
-    def migrations(self, server_id=None, host=None, migration_type='live-migration', limit=None):
-        """Records from /os-migrations (final statuses included), newest first."""
+    def migrations(self, server_id=None, host=None, migration_type='live-migration', limit=None, changes_since=None):
+        """Records from /os-migrations (final statuses included), newest first; ``changes_since`` is a
+        Unix time (microversion 2.59 and later)."""
         query = {}
+        if changes_since is not None:
+            query['changes_since'] = datetime.datetime.fromtimestamp(
+                changes_since, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         if server_id:
             query['server_id'] = server_id
         if host:

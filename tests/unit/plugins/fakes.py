@@ -453,6 +453,13 @@ class FakeCompute(object):
             raise sdk_exc.NotFoundException('No Server found for %s' % name_or_id)
         return _server.Server.existing(**copy.deepcopy(found[0]))
 
+    def servers(self, details=True, all_projects=False, **query):
+        self._read('servers', details=details, all_projects=all_projects, **query)
+        for s in self.cloud.servers.values():
+            if query.get('compute_host') and s['OS-EXT-SRV-ATTR:host'] != query['compute_host']:
+                continue
+            yield _server.Server.existing(**copy.deepcopy(s))
+
     def get_server(self, server):
         self._read('get_server', server)
         sid = getattr(server, 'id', server)
@@ -481,6 +488,8 @@ class FakeCompute(object):
             if query.get('migration_type') and m['migration_type'] != query['migration_type']:
                 continue
             if query.get('host') and query['host'] not in (m.get('source_compute'), m.get('dest_compute')):
+                continue
+            if query.get('changes_since') and (m.get('updated_at') or m['created_at']) < query['changes_since']:
                 continue
             body = dict((k, v) for k, v in m.items() if not k.endswith('_bytes'))
             yield _mig.Migration.existing(**copy.deepcopy(body))

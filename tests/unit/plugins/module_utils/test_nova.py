@@ -282,3 +282,24 @@ def test_migration_view_calls_nova_dest_host_dest_address():
     IP address (Nova's dest_host) is dest_address."""
     view = views.migration_view({'id': 5, 'dest_compute': 'cmp2', 'dest_host': '10.0.0.2', 'server_uuid': 'u1'})
     assert view['dest_address'] == '10.0.0.2' and view['dest_compute'] == 'cmp2' and 'dest_host' not in view
+
+
+def test_servers_in_all_projects_and_on_one_host():
+    clock = FakeClock()
+    cloud = fakes.FakeCloud(clock, servers=[fakes.server_json(), fakes.server_json(
+        id='u2', name='vm2', **{'OS-EXT-SRV-ATTR:host': 'cmp2'})])
+    api = nova.NovaApi(fakes.FakeConn(cloud))
+    assert sorted(s['name'] for s in api.servers()) == ['vm1', 'vm2']
+    assert [s['id'] for s in api.servers(host='cmp2')] == ['u2']
+    assert cloud.called('servers')[0][2]['all_projects'] is True
+
+
+def test_migrations_changed_since_a_unix_time():
+    clock = FakeClock()
+    cloud = fakes.FakeCloud(clock)
+    for mid, created in ((1, '2025-01-01T00:00:00.000000'), (2, '2025-06-01T00:00:00.000000')):
+        cloud.migrations.append({'id': mid, 'instance_uuid': fakes.UUID, 'migration_type': 'live-migration',
+                                 'status': 'completed', 'created_at': created, 'updated_at': None})
+    api = nova.NovaApi(fakes.FakeConn(cloud))
+    assert [m['id'] for m in api.migrations(changes_since=1735689600 + 86400)] == [2]   # after 2025-01-02
+    assert cloud.called('migrations')[-1][2]['changes_since'] == '2025-01-02T00:00:00Z'
