@@ -38,6 +38,15 @@ options:
         description: The peer's address on the migration network.
         type: str
         required: true
+      busy_ports:
+        description:
+          - Migration ports the peer listens on right now (a QEMU waiting for an incoming migration
+            stream). They are never probed: QEMU takes the first connection to such a port for the
+            stream, and a probe there fails the running migration. The preflight role fills them in
+            from C(ss -ltn) on each peer just before the probes.
+        type: list
+        elements: int
+        default: []
   checks:
     description: Which checks to run.
     type: list
@@ -205,8 +214,11 @@ def run_checks(module):
                 checks.append(_check(node, name, "libvirt_port", "%s:%d" % (address, p["libvirt_port"]),
                                      pf.service_port_ok(outcome), outcome))
             if "migration_ports" in p["checks"]:
-                ports = list(range(p["migration_port_min"], p["migration_port_max"] + 1))
+                busy = set(peer.get("busy_ports") or [])
+                ports = [port for port in range(p["migration_port_min"], p["migration_port_max"] + 1) if port not in busy]
                 outcomes = dict(zip(ports, pool.map(lambda port: pf.tcp_probe(address, port, timeout), ports)))
+                outcomes.update((port, pf.BUSY) for port in busy
+                                if p["migration_port_min"] <= port <= p["migration_port_max"])
                 ok, detail = pf.summarise_range(outcomes)
                 checks.append(_check(node, name, "migration_ports", "%s:%d-%d" % (
                     address, p["migration_port_min"], p["migration_port_max"]), ok, detail))
@@ -226,6 +238,7 @@ def main():
             peers=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
                 address=dict(type="str", required=True),
+                busy_ports=dict(type="list", elements="int", default=[]),
             )),
             checks=dict(type="list", elements="str", choices=ALL_CHECKS, default=ALL_CHECKS),
             libvirt_port=dict(type="int", default=16514),

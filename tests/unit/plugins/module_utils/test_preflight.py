@@ -25,6 +25,7 @@ def test_classify_connect_error(err, expected):
     (pf.TIMEOUT, False, False),  # filtered by a firewall
     (pf.UNREACHABLE, False, False),
     (pf.ERROR, False, False),
+    (pf.BUSY, False, True),      # a running migration listens there: not probed, not held against the path
 ])
 def test_port_verdicts(outcome, service_ok, data_ok):
     assert pf.service_port_ok(outcome) is service_ok
@@ -35,6 +36,8 @@ def test_port_verdicts(outcome, service_ok, data_ok):
     ({49152: pf.REFUSED, 49153: pf.OPEN}, True, "2 ports reachable"),
     ({49152: pf.REFUSED, 49153: pf.TIMEOUT, 49154: pf.TIMEOUT}, False, "2 of 3 ports timeout (first 49153, last 49154)"),
     ({49152: pf.UNREACHABLE, 49153: pf.TIMEOUT}, False, "2 of 2 ports timeout/unreachable"),
+    ({49152: pf.BUSY, 49153: pf.REFUSED}, True, "1 ports reachable (open or refused, none filtered), 1 in use by a "
+                                                "running migration and not probed (49152)"),
 ])
 def test_summarise_range(outcomes, ok, fragment):
     got_ok, detail = pf.summarise_range(outcomes)
@@ -71,3 +74,19 @@ def test_tcp_probe_against_a_real_loopback_listener():
     finally:
         srv.close()
     assert pf.tcp_probe("127.0.0.1", port, 2) == pf.REFUSED
+
+
+def test_busy_ports_are_never_connected_to(monkeypatch):
+    """A probe of a port where a QEMU waits for its incoming stream fails that migration (measured on the
+    lab): the module must not even connect there."""
+    from ansible_collections.openstack_ops.live_migration.plugins.modules import migration_preflight as mp
+    probed = []
+    monkeypatch.setattr(pf, "tcp_probe", lambda address, port, timeout: probed.append(port) or pf.REFUSED)
+
+    class Module(object):
+        params = dict(peers=[dict(name="hv2", address="192.0.2.12", busy_ports=[49152, 49200])],
+                      checks=["migration_ports"], migration_port_min=49152, migration_port_max=49215,
+                      libvirt_port=16514, libvirt_uri="", instances_path="/", min_free_gb=0, timeout=1)
+    checks = mp.run_checks(Module())
+    assert 49152 not in probed and 49200 not in probed and len(probed) == 62
+    assert checks[0]["ok"] and "2 in use by a running migration and not probed (49152, 49200)" in checks[0]["detail"]
