@@ -381,8 +381,8 @@ class HostDrain(object):
                        host, moved, len(self.result['failed']), len(blocking), ': ' + names if names else '',
                        self.result['disabled_reason']))
             self.fail(msg)
+        allowed = ' (allowed)' if leftovers else ''
         self.result.update(ok=True, msg='Drain of %s complete: %d server(s) moved and verified, %d left%s, service '
-                                        'disabled (%r).' % (host, moved, len(leftovers),
-                                                             ' (allowed)' if leftovers else '',
-                                                             self.result['disabled_reason']))
+                                        'disabled (%r).' % (host, moved, len(leftovers), allowed,
+                                                            self.result['disabled_reason']))
         return self.result

@@ -46,7 +46,7 @@ options:
     type: int
     default: 1
   order:
-    description: The order of the moves: C(smallest) or C(largest) flavor (RAM plus local disk) first, or by C(name).
+    description: The order of the moves, C(smallest) or C(largest) flavor (RAM plus local disk) first, or by C(name).
     type: str
     choices: [smallest, largest, name]
     default: smallest
@@ -119,7 +119,7 @@ options:
 requirements:
   - libvirt-python (only with I(libvirt_uri))
 notes:
-  - Supports check mode: the checks run and the plan (what moves, what stays) is returned; nothing changes.
+  - Supports check mode, in which the checks run and the plan (what moves, what stays) is returned; nothing changes.
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - openstack_ops.live_migration.libvirt

@@ -229,8 +229,8 @@ def set_server(sid=None, **fields):
 
 def set_job(host, raw, sid=None):
     def step(cloud):
-        cloud.domains.setdefault(host, {}).setdefault(sid or cloud.current, {'state': 1, 'job': None,
-                                                                            'completed': None})['job'] = raw
+        domain = {'state': 1, 'job': None, 'completed': None}
+        cloud.domains.setdefault(host, {}).setdefault(sid or cloud.current, domain)['job'] = raw
     return step
 
 

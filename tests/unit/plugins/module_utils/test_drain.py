@@ -23,8 +23,8 @@ PARAMS = dict(host='cmp1', target_hosts=None, max_parallel=1, order='smallest', 
 
 
 def srv(sid, name, host='cmp1', status='ACTIVE', ram=256, **over):
-    body = fakes.server_json(id=sid, name=name, status=status, **{'OS-EXT-SRV-ATTR:host': host,
-                                                                 'OS-EXT-SRV-ATTR:hypervisor_hostname': host + '.lab'})
+    where = {'OS-EXT-SRV-ATTR:host': host, 'OS-EXT-SRV-ATTR:hypervisor_hostname': host + '.lab'}
+    body = fakes.server_json(id=sid, name=name, status=status, **where)
     body['flavor'] = dict(body['flavor'], ram=ram)
     body.update(over)
     return body
