@@ -109,7 +109,7 @@ def test_drain_moves_every_server_verified_and_undrain_puts_the_host_back(lab, c
             assert_intact(c)
         # back in service
         rc, tasks, proc = playbook(lab, str(tmp_path), "undrain-host.yml", "-e", f"host={host}")
-        u = tasks.get(f"Put {host} back in service") or {}
+        u = tasks.get(f"Enable the nova-compute service of {host}") or {}
         assert rc == 0 and u.get("changed") is True, u.get("msg") or proc.stdout[-2000:]
         assert cloud.services()[host]["status"] == "enabled"
     finally:
