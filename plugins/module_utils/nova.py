@@ -176,6 +176,13 @@ class NovaApi(object):
     def get_server(self, server_id):
         return server_view(self._call('Reading server %s' % server_id, self.compute.get_server, server_id))
 
+    def cold_migrate(self, server_id, host=None):
+        """POST migrate (a stopped server moves by cold migration); never retried, like the live one."""
+        self._once('Cold-migrating server %s' % server_id, self.compute.migrate_server, server_id, host=host)
+
+    def confirm_resize(self, server_id):
+        self._call('Confirming the migration of server %s' % server_id, self.compute.confirm_server_resize, server_id)
+
     def reset_state_active(self, server_id):
         self._call('Resetting server %s to active' % server_id, self.compute.reset_server_state, server_id, 'active')
 
@@ -185,6 +192,19 @@ class NovaApi(object):
             self.compute.services(binary='nova-compute', host=host)))
         services = [service_view(s) for s in services if sdk_field(s, 'host') == host]
         return services[0] if services else None
+
+    def compute_services(self):
+        """Every nova-compute service, as views."""
+        return self._call('Listing nova-compute services', lambda: [
+            service_view(s) for s in self.compute.services(binary='nova-compute')])
+
+    def disable_compute_service(self, service, reason):
+        self._call('Disabling the nova-compute service of %s' % service['host'], self.compute.disable_service,
+                   service['id'], service['host'], 'nova-compute', disabled_reason=reason)
+
+    def enable_compute_service(self, service):
+        self._call('Enabling the nova-compute service of %s' % service['host'], self.compute.enable_service,
+                   service['id'], service['host'], 'nova-compute')
 
     def compute_hosts(self):
         services = self._call('Listing nova-compute services', lambda: list(

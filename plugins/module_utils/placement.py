@@ -32,6 +32,12 @@ def flavor_resources(flavor, volume_backed=False, dedicated_cpu_class='VCPU'):
     return dict((k, v) for k, v in wanted.items() if v)
 
 
+def capacity(inventory):
+    """What a resource provider's inventory of one class can hold: (total - reserved) * allocation_ratio."""
+    return int(int((inventory.get('total') or 0) - (inventory.get('reserved') or 0))
+               * float(inventory.get('allocation_ratio') or 1.0))
+
+
 def capacity_shortfalls(wanted, inventories, usages):
     """Compare a request with a resource provider: returns (problems, unchecked).
 
@@ -47,12 +53,11 @@ def capacity_shortfalls(wanted, inventories, usages):
         if inv is None:
             unchecked.append(rc)
             continue
-        capacity = int((inv.get('total') or 0) - (inv.get('reserved') or 0)) * float(inv.get('allocation_ratio') or 1.0)
-        capacity = int(capacity)
+        total = capacity(inv)
         used = int(usages.get(rc) or 0)
-        free = capacity - used
+        free = total - used
         if amount > free:
-            problems.append('%s: needs %d, %d free (capacity %d, used %d)' % (rc, amount, free, capacity, used))
+            problems.append('%s: needs %d, %d free (capacity %d, used %d)' % (rc, amount, free, total, used))
         elif inv.get('max_unit') and amount > inv['max_unit']:
             problems.append('%s: needs %d, the largest allocation allowed is %d' % (rc, amount, inv['max_unit']))
         elif inv.get('min_unit') and amount < inv['min_unit']:

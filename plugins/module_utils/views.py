@@ -86,6 +86,7 @@ def migration_view(migration):
 
 def service_view(service):
     return {
+        'id': sdk_field(service, 'id'),
         'host': sdk_field(service, 'host'),
         'status': sdk_field(service, 'status'),
         'state': sdk_field(service, 'state'),

@@ -160,6 +160,7 @@ class FakeCloud(object):
         self.plan_on_abort = []
         self.plan_on_force_complete = []
         self.steps = []
+        self.current = UUID   # the server of the latest live-migrate request
         self.t0 = None
         self.calls = []
         self.trigger_error = None
@@ -202,6 +203,9 @@ class FakeCloud(object):
     def server(self, sid=UUID):
         return self.servers[sid]
 
+    def service(self, host):
+        return [s for s in self.services if s['host'] == host][0]
+
     def event(self, sid, event, result, details=None, traceback=None):
         action = self.actions[sid][-1]
         action['events'].append({'event': event, 'result': result, 'start_time': '2025-01-01T00:00:00.000000',
@@ -215,21 +219,24 @@ def set_mig(**fields):
     return step
 
 
-def set_server(sid=UUID, **fields):
+# A plan's steps act on the server of the latest live-migrate request unless given another one.
+
+def set_server(sid=None, **fields):
     def step(cloud):
-        cloud.servers[sid].update(fields)
+        cloud.servers[sid or cloud.current].update(fields)
     return step
 
 
-def set_job(host, raw, sid=UUID):
+def set_job(host, raw, sid=None):
     def step(cloud):
-        cloud.domains.setdefault(host, {}).setdefault(sid, {'state': 1, 'job': None, 'completed': None})['job'] = raw
+        domain = {'state': 1, 'job': None, 'completed': None}
+        cloud.domains.setdefault(host, {}).setdefault(sid or cloud.current, domain)['job'] = raw
     return step
 
 
-def undefine(host, sid=UUID):
+def undefine(host, sid=None):
     def step(cloud):
-        cloud.domains.get(host, {}).pop(sid, None)
+        cloud.domains.get(host, {}).pop(sid or cloud.current, None)
     return step
 
 
@@ -240,15 +247,15 @@ def libvirt_stops(host):
     return step
 
 
-def define(host, sid=UUID, state=1, completed=None):
+def define(host, sid=None, state=1, completed=None):
     def step(cloud):
-        cloud.domains.setdefault(host, {})[sid] = {'state': state, 'job': None, 'completed': completed}
+        cloud.domains.setdefault(host, {})[sid or cloud.current] = {'state': state, 'job': None, 'completed': completed}
     return step
 
 
-def add_event(event, result, details=None, traceback=None, sid=UUID):
+def add_event(event, result, details=None, traceback=None, sid=None):
     def step(cloud):
-        cloud.event(sid, event, result, details, traceback)
+        cloud.event(sid or cloud.current, event, result, details, traceback)
     return step
 
 
@@ -553,6 +560,32 @@ class FakeCompute(object):
         raise http_error(sdk_exc.NotFoundException, 404, 'Action %s on instance %s could not be found.' % (
             server_action, sid))
 
+    def disable_service(self, service, host=None, binary=None, disabled_reason=None):
+        self._read('disable_service', service, host, binary, disabled_reason=disabled_reason)
+        for s in self.cloud.services:
+            if s['id'] == service:
+                s.update(status='disabled', disabled_reason=disabled_reason)
+
+    def enable_service(self, service, host=None, binary=None):
+        self._read('enable_service', service, host, binary)
+        for s in self.cloud.services:
+            if s['id'] == service:
+                s.update(status='enabled', disabled_reason=None)
+
+    def migrate_server(self, server, *, host=None):
+        """A cold migration: VERIFY_RESIZE on the destination right away (the plan-less fake)."""
+        self._read('migrate_server', server, host=host)
+        s = self.cloud.servers[getattr(server, 'id', server)]
+        dest = host or next(h for h in (x['host'] for x in self.cloud.services)
+                            if h != s['OS-EXT-SRV-ATTR:host'] and self.cloud.service(h)['status'] == 'enabled')
+        s.update({'status': 'VERIFY_RESIZE', 'OS-EXT-STS:vm_state': 'resized', 'OS-EXT-SRV-ATTR:host': dest,
+                  'OS-EXT-SRV-ATTR:hypervisor_hostname': dest + '.lab'})
+
+    def confirm_server_resize(self, server):
+        self._read('confirm_server_resize', server)
+        s = self.cloud.servers[getattr(server, 'id', server)]
+        s.update({'status': 'SHUTOFF', 'OS-EXT-STS:vm_state': 'stopped', 'OS-EXT-STS:task_state': None})
+
     def reset_server_state(self, server, state):
         self._read('reset_server_state', server, state)
         s = self.cloud.servers[getattr(server, 'id', server)]
@@ -583,6 +616,7 @@ class FakeCompute(object):
                                                   'start_time': '2025-01-01T00:00:%02d.000000' % (mid % 60),
                                                   'message': None, 'events': []})
         server['OS-EXT-STS:task_state'] = 'migrating'
+        cloud.current = sid
         cloud.t0 = cloud.clock.now
         cloud.steps = sorted(cloud.plan, key=lambda s: s[0])
         if cloud.lose_answer:

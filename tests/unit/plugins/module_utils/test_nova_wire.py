@@ -80,6 +80,9 @@ def make_handler(nova):
 
         def do_DELETE(self):
             self._do('DELETE')
+
+        def do_PUT(self):
+            self._do('PUT')
     return Handler
 
 
@@ -225,7 +228,7 @@ def test_services_and_hypervisors(wire):
         {'id': 'b1e43b5f-0000-4000-8000-000000000002', 'hypervisor_hostname': 'cmp2.lab', 'state': 'up',
          'status': 'enabled', 'hypervisor_type': 'QEMU', 'service': {'host': 'cmp2', 'id': 's2'}}]}, {}))
     service = api.compute_service('cmp2')
-    assert service == {'host': 'cmp2', 'status': 'disabled', 'state': 'up', 'forced_down': False,
+    assert service == {'id': 's2', 'host': 'cmp2', 'status': 'disabled', 'state': 'up', 'forced_down': False,
                        'disabled_reason': 'maintenance', 'zone': 'nova'}
     assert last(nova, 'GET', '/os-services')['query'] == {'binary': 'nova-compute', 'host': 'cmp2'}
     assert api.hypervisor('cmp2') == ('b1e43b5f-0000-4000-8000-000000000002', 'cmp2.lab')
@@ -288,3 +291,17 @@ def test_wrong_password_is_a_nova_error_not_a_crash():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_disable_and_enable_a_compute_service(wire):
+    """What openstacksdk really sends for the drain's disable/enable (PUT by service ID, 2.53+)."""
+    nova, api = wire
+    svc = {'id': 's2', 'binary': 'nova-compute', 'host': 'cmp2', 'zone': 'nova', 'status': 'enabled', 'state': 'up',
+           'updated_at': None, 'disabled_reason': None, 'forced_down': False}
+    nova.route('PUT', r'/compute/v2\.1/os-services/s2', lambda m, q, b: (200, {'service': dict(svc, **b)}, {}))
+    api.disable_compute_service({'id': 's2', 'host': 'cmp2'}, 'openstack_ops.live_migration drain started x')
+    put = last(nova, 'PUT', '/os-services/s2')
+    assert put['body'] == {'status': 'disabled', 'disabled_reason': 'openstack_ops.live_migration drain started x'}
+    assert int(put['version'].split('.')[1]) >= 53
+    api.enable_compute_service({'id': 's2', 'host': 'cmp2'})
+    assert last(nova, 'PUT', '/os-services/s2')['body'] == {'status': 'enabled'}
