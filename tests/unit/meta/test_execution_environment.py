@@ -45,7 +45,7 @@ def tarball(tmp_path_factory):
 
 
 def test_the_installed_collection_declares_its_requirements_to_ansible_builder(tarball, tmp_path):
-    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--no-deps', '-p', str(tmp_path),
+    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '--no-deps', '-p', str(tmp_path),
                     str(tarball)], check=True, capture_output=True, timeout=300)
     found = introspect.process(data_dir=str(tmp_path))
     ours = 'openstack_ops.live_migration'
