@@ -24,7 +24,7 @@ MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
-.PHONY: setup apt venv collection changelog test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
+.PHONY: setup apt venv collection changelog ee-debian test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
 
 help:
 	@sed -n '2,5p' Makefile
@@ -61,6 +61,13 @@ collection: venv
 changelog: collection
 	antsibull-changelog lint
 	antsibull-changelog release
+
+# The execution environment built by ansible-builder on a Debian base made here (no registry
+# reachable), then a play run inside it (tools/ee-debian.py; docs/awx.md). Not part of make test.
+ee-debian: collection
+	source tools/podman-env.sh
+	$(VENV)/bin/python tools/ee-debian.py build
+	$(VENV)/bin/python tools/ee-debian.py smoke
 
 test: collection
 	tests/run-tiers.sh unit sanity molecule lab
