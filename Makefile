@@ -21,6 +21,7 @@ APT_PACKAGES := podman runc containernetworking-plugins iptables debootstrap cat
 	slirp4netns fuse-overlayfs libvirt-dev pkg-config gcc openssl make git rsync shellcheck
 
 MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
+LOOKUPS := $(basename $(notdir $(wildcard plugins/lookup/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
@@ -60,7 +61,7 @@ collection: venv
 # galaxy.yml (again and again while that version is in development) and write CHANGELOG.md.
 changelog: collection
 	antsibull-changelog lint
-	antsibull-changelog release
+	antsibull-changelog release --reload-plugins   # picks up plugins added since the last run
 
 # The execution environment built by ansible-builder on a Debian base made here (no registry
 # reachable), then a play run inside it (tools/ee-debian.py; docs/awx.md). Not part of make test.
@@ -100,7 +101,8 @@ sanity: collection
 	ansible-lint --profile production --offline -q
 	for m in $(MODULES); do ansible-doc -t module openstack_ops.live_migration.$$m >/dev/null || { echo "ansible-doc failed for module $$m" >&2; exit 1; }; done
 	for r in $(ROLES); do ansible-doc -t role openstack_ops.live_migration.$$r >/dev/null || { echo "ansible-doc failed for role $$r" >&2; exit 1; }; done
-	echo "ansible-doc rendered $(words $(MODULES)) modules and $(words $(ROLES)) roles"
+	for l in $(LOOKUPS); do ansible-doc -t lookup openstack_ops.live_migration.$$l >/dev/null || { echo "ansible-doc failed for lookup $$l" >&2; exit 1; }; done
+	echo "ansible-doc rendered $(words $(MODULES)) modules, $(words $(LOOKUPS)) lookups and $(words $(ROLES)) roles"
 
 # Real systemd hosts under rootful Podman, from images built here (cached by content),
 # on a test network in 198.18.10.0/24 with no NAT and no route out.

@@ -29,13 +29,16 @@ COLLECTIONS = os.path.join(REPO, ".build", "collections")
 LABCTL = os.path.join(LAB_DIR, "labctl.py")
 CLOUD = "lab-admin"
 COMPUTE_API = "2.95"          # what labctl and tests/lab use with openstackclient
-MIGRATIONS_API = "2.80"       # GET /os-migrations with uuid, user/project, changes-since
 LIBVIRT_URI = "qemu+tcp://{host}/system"
 BENCH_PREFIX = "lmlab-bench"  # the only servers these scripts create, move or delete
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, LAB_DIR)
+sys.path.insert(0, COLLECTIONS)   # the installed collection: the final statuses are defined once, in waiter.py
 from lab_hypervisors import CONTAINER, HOST_ADDR, HVS, proc_mem  # noqa: E402
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError  # noqa: E402
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import NovaApi  # noqa: E402
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import migration_finished  # noqa: E402
 
 NOVA_API_LOG = os.path.join(STATE, "logs", "nova-api.log")
 NOVA_COMPUTE_LOG = "/var/log/nova/nova-compute.log"   # inside each hypervisor container
@@ -285,61 +288,28 @@ def lab_memory(roots):
 
 # ------------------------------------------------------------------ Nova (openstacksdk)
 
-class Nova:
-    """The few Nova calls the benchmarks need, raw REST through openstacksdk (.venv)."""
+class Nova(NovaApi):
+    """The module's own Nova client (NovaApi, plain-dict views) on the lab's admin cloud, plus what only
+    the benchmarks need: waiting for a final record, for a settled server, and deleting one."""
 
     def __init__(self):
         use_lab_env()
         import openstack
-        self.conn = openstack.connect(cloud=CLOUD)
-
-    def _get(self, path, microversion=COMPUTE_API, **params):
-        r = self.conn.compute.get(path, params=params or None, microversion=microversion)
-        if r.status_code >= 400:
-            raise RuntimeError(f"GET {path}: HTTP {r.status_code} {r.text[:300]}")
-        return r.json()
+        super().__init__(openstack.connect(cloud=CLOUD))
 
     def server(self, name_or_id):
-        """{'id','name','status','task_state','host'} or None. Names are exact."""
-        try:
-            s = self._get(f"/servers/{name_or_id}")["server"]
-        except RuntimeError:
-            found = self._get("/servers/detail", all_tenants="1",
-                              name=f"^{re.escape(name_or_id)}$")["servers"]
-            if not found:
-                return None
-            if len(found) > 1:
-                raise RuntimeError(f"{len(found)} servers are named {name_or_id}")
-            s = found[0]
-        return {"id": s["id"], "name": s["name"], "status": s["status"],
-                "task_state": s.get("OS-EXT-STS:task_state"),
-                "host": s.get("OS-EXT-SRV-ATTR:host")}
-
-    def servers(self):
-        return [{"id": s["id"], "name": s["name"], "status": s["status"],
-                 "host": s.get("OS-EXT-SRV-ATTR:host")}
-                for s in self._get("/servers/detail", all_tenants="1")["servers"]]
-
-    def migrations(self, server_id=None, since=None):
-        """Live-migration records (final ones included) from GET /os-migrations at 2.80.
-        created_at/updated_at come from MariaDB DATETIME columns: 1 s resolution."""
-        params = {"migration_type": "live-migration"}
-        if server_id:
-            params["instance_uuid"] = server_id
-        if since:
-            params["changes-since"] = datetime.datetime.fromtimestamp(
-                since, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return self._get("/os-migrations", microversion=MIGRATIONS_API, **params)["migrations"]
+        """The server's view (id, name, status, task_state, host, ...) or None. Names are exact."""
+        return self.find_server(name_or_id)
 
     def wait_final_migration(self, server_id, known_ids, timeout=180):
         """The new migration record of the server once it has a final status."""
         deadline = time.monotonic() + timeout
         rec = None
         while True:
-            new = [m for m in self.migrations(server_id) if m["id"] not in known_ids]
+            new = [m for m in self.migrations(server_id=server_id) if m["id"] not in known_ids]
             if new:
                 rec = max(new, key=lambda m: m["id"])
-                if rec["status"] in ("completed", "error", "failed", "cancelled"):
+                if migration_finished(rec):
                     return rec
             if time.monotonic() > deadline:
                 return rec
@@ -455,17 +425,17 @@ def overlapping(nova, server_id, t0, t1, hosts):
     (max_concurrent_live_migrations = 1: they queue or slow each other)."""
     out = []
     try:
-        recs = nova.migrations(since=t0 - 120)
-    except RuntimeError:
+        recs = nova.migrations(changes_since=t0 - 120)
+    except NovaError:
         return out
     for m in recs:
-        if m.get("instance_uuid") == server_id:
+        if m.get("server_id") == server_id:
             continue
         a, b = utc_iso_to_unix(m.get("created_at")), utc_iso_to_unix(m.get("updated_at"))
         if a is None or b is None or b < t0 - 1 or a > t1 + 1:
             continue
         if {m.get("source_compute"), m.get("dest_compute")} & set(hosts):
-            out.append(f"{m['instance_uuid'][:8]} {m.get('source_compute')}->"
+            out.append(f"{(m.get('server_id') or '?')[:8]} {m.get('source_compute')}->"
                        f"{m.get('dest_compute')} {m.get('status')}")
     return out
 

@@ -103,7 +103,7 @@ class HotLoop(threading.Thread):
 
 def migrate(nova, apilog, tool, server_id, src, dst, argv, timeout, hot=False, extra_env=None):
     """Run one tool, then collect Nova's view of the same migration."""
-    known = {m["id"] for m in nova.migrations(server_id)}
+    known = {m["id"] for m in nova.migrations(server_id=server_id)}
     apilog.mark()
     cpu = B.CpuWatch(src).start()
     loop = HotLoop(src, server_id, timeout) if hot else None
@@ -326,12 +326,11 @@ def trace_run(nova, apilog, n, server_id, src, dst, workdir, timeout, poll_inter
     from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import \
         Timeline
     progress = os.path.join(workdir, f"m{n:02d}-progress.jsonl")
-    params = {"server": server_id, "target_host": dst, "block_migration": True, "wait": True,
-              "timeout": timeout, "poll_interval": poll_interval or 1.0, "on_timeout": "abort",
-              "libvirt_uri": B.LIBVIRT_URI, "libvirt_addresses": dict(B.HVS),
-              "progress_log": progress, "recover_on_abort": False, "max_samples": 200}
+    # what live-migrate.yml passes; LiveMigration fills in the module's defaults for the rest
+    params = {"server": server_id, "target_host": dst, "timeout": timeout, "poll_interval": poll_interval,
+              "libvirt_uri": B.LIBVIRT_URI, "libvirt_addresses": dict(B.HVS), "progress_log": progress}
     tracer = Tracer()
-    known = {m["id"] for m in nova.migrations(server_id)}
+    known = {m["id"] for m in nova.migrations(server_id=server_id)}
     apilog.mark()
     t0 = time.time()
     m0 = time.monotonic()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.phases import FINISHING
+
 UNITS = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')
 
 
-def _unit_for(n):
+def unit_index(n):
+    """The index in UNITS of the largest unit that keeps n at 1 or more (binary prefixes)."""
     n = abs(n)
     i = 0
     while n >= 1024 and i < len(UNITS) - 1:
@@ -34,7 +37,7 @@ def fmt_bytes(n, unit=None):
     """1536 -> '1.5 KiB', 134217728 -> '128 MiB', None -> '?'."""
     if n is None:
         return '?'
-    i = _unit_for(n) if unit is None else unit
+    i = unit_index(n) if unit is None else unit
     if i == 0:
         return '%d B' % n
     return '%s %s' % (_number(n / float(1024 ** i)), UNITS[i])
@@ -44,7 +47,7 @@ def fmt_pair(done, total):
     """(67108864, 134217728) -> '64/128 MiB' (one unit, taken from the total)."""
     if total is None:
         return '%s/?' % fmt_bytes(done)
-    i = _unit_for(max(total, done or 0))
+    i = unit_index(max(total, done or 0))
     if i == 0:
         return '%s/%d B' % ('?' if done is None else '%d' % done, total)
     scale = float(1024 ** i)
@@ -85,7 +88,7 @@ def progress_core(sample):
     phase = sample.get('phase')
     if phase == 'setup':
         parts.append('setting up the disk copy')
-    if phase == 'finishing':
+    if phase == FINISHING:
         parts.append('copy done, Nova finishing on the destination')
     if sample.get('disk_total'):
         parts.append('disk %s' % fmt_pair(sample.get('disk_processed'), sample['disk_total']))

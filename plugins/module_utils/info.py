@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import progress_core
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import brief_server, build_sample
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import PROGRESS_FIELDS
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import PROGRESS_FIELDS, brief_server
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.watcher import build_sample
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import migration_finished, migration_status
 
 

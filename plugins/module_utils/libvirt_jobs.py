@@ -19,6 +19,7 @@ import threading
 import traceback
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import progress_core
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.phases import RUNNING_JOB_TYPES, job_phase
 
 try:
     import libvirt
@@ -31,7 +32,6 @@ except ImportError:
 
 # virDomainJobType
 JOB_TYPES = {0: 'none', 1: 'bounded', 2: 'unbounded', 3: 'completed', 4: 'failed', 5: 'cancelled'}
-RUNNING_TYPES = ('bounded', 'unbounded')
 # virDomainJobOperation
 OPERATIONS = {0: 'unknown', 1: 'start', 2: 'save', 3: 'restore', 4: 'migration_in', 5: 'migration_out',
               6: 'snapshot', 7: 'snapshot_revert', 8: 'dump', 9: 'backup', 10: 'snapshot_delete'}
@@ -106,23 +106,6 @@ def render_uri(template, host, node=None, addresses=None):
     return out
 
 
-def detect_phase(job):
-    """setup / disk / memory while running; none / completed / failed / cancelled otherwise.
-
-    Phases seen with libvirt 9.0: setup (all zero, the NBD export is being
-    set up), disk copy (only disk_* move), memory copy (memory_* move,
-    data_total = disk + memory).
-    """
-    jtype = job.get('type')
-    if jtype not in RUNNING_TYPES:
-        return jtype or 'none'
-    if (job.get('memory_processed') or 0) > 0 or (job.get('memory_total') or 0) > 0:
-        return 'memory'
-    if (job.get('disk_total') or 0) > 0 or (job.get('disk_processed') or 0) > 0:
-        return 'disk'
-    return 'setup'
-
-
 def normalise(raw):
     """dom.jobStats() dict -> our schema (absent values are None, never invented)."""
     raw = raw or {}
@@ -136,7 +119,7 @@ def normalise(raw):
     else:
         job['memory_dirty_bps'] = None
     job['errmsg'] = raw.get('errmsg')
-    job['phase'] = detect_phase(job)
+    job['phase'] = job_phase(job)
     return job
 
 
@@ -259,7 +242,7 @@ class LibvirtJobReader(object):
             self.close()
             return Reading('error', message=_errtext(e))
         job = normalise(raw)
-        if job['type'] in RUNNING_TYPES:
+        if job['type'] in RUNNING_JOB_TYPES:
             return Reading('job', job=job)
         return Reading('ended', job=job)
 
@@ -292,7 +275,7 @@ def job_info(reader, uuid, completed=False):
     out['job'] = job
     bps = rate_bps(None, job)
     flat = dict(job, bps=bps, eta_s=eta_s(job.get('data_remaining'), bps))
-    out['line'] = progress_core(flat) if job['type'] in RUNNING_TYPES else 'no job running (%s)' % job['type']
+    out['line'] = progress_core(flat) if job['type'] in RUNNING_JOB_TYPES else 'no job running (%s)' % job['type']
     return out
 
 

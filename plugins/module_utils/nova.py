@@ -20,9 +20,11 @@ lists in-progress migrations only (with their progress bytes, 2.23+), while
 
 from __future__ import annotations
 
-import math
+import datetime
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import (
+    action_view, migration_view, sdk_field, server_view, service_view)
 
 API_ERRORS = ()
 try:
@@ -40,184 +42,6 @@ try:
     API_ERRORS += (RequestException,)
 except ImportError:
     pass
-
-MIGRATION_FIELDS = (
-    'id', 'uuid', 'status', 'migration_type', 'source_compute', 'source_node', 'dest_compute', 'dest_node',
-    'dest_host', 'created_at', 'updated_at',
-    'memory_total_bytes', 'memory_processed_bytes', 'memory_remaining_bytes',
-    'disk_total_bytes', 'disk_processed_bytes', 'disk_remaining_bytes',
-)
-PROGRESS_FIELDS = MIGRATION_FIELDS[-6:]
-
-
-# ------------------------------------------------------------------ views
-
-def _attr(obj, name, default=None):
-    """A field of an SDK resource, or of a plain dict.
-
-    SDK resources are dict subclasses too, but their dict view is a snapshot
-    taken when they are built (fetch_usages() for one does not refresh it):
-    only plain dicts are read as dicts.
-    """
-    if obj is None:
-        return default
-    if type(obj) is dict:  # pylint: disable=unidiomatic-typecheck
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def flavor_view(flavor):
-    if flavor is None:
-        return None
-    extra = _attr(flavor, 'extra_specs') or {}
-    return {
-        'name': _attr(flavor, 'original_name') or _attr(flavor, 'name'),
-        'vcpus': int(_attr(flavor, 'vcpus') or 0),
-        'ram': int(_attr(flavor, 'ram') or 0),
-        'disk': int(_attr(flavor, 'disk') or 0),
-        'ephemeral': int(_attr(flavor, 'ephemeral') or 0),
-        'swap': int(_attr(flavor, 'swap') or 0),
-        'extra_specs': dict(extra),
-    }
-
-
-def server_view(server):
-    """The server fields this collection uses, under Nova's plain names."""
-    image = _attr(server, 'image')
-    image_id = _attr(image, 'id') if image else None
-    fault = _attr(server, 'fault')
-    return {
-        'id': _attr(server, 'id'),
-        'name': _attr(server, 'name'),
-        'status': _attr(server, 'status'),
-        'vm_state': _attr(server, 'vm_state'),
-        'task_state': _attr(server, 'task_state'),
-        'power_state': _attr(server, 'power_state'),
-        'host': _attr(server, 'compute_host'),
-        'node': _attr(server, 'hypervisor_hostname'),
-        'locked': bool(_attr(server, 'is_locked')),
-        'locked_reason': _attr(server, 'locked_reason'),
-        'flavor': flavor_view(_attr(server, 'flavor')),
-        'volume_backed': not image_id,
-        'fault': _attr(fault, 'message') if fault else None,
-        'project_id': _attr(server, 'project_id'),
-    }
-
-
-def migration_view(migration):
-    out = dict((k, _attr(migration, k)) for k in MIGRATION_FIELDS)
-    out['server_id'] = _attr(migration, 'server_uuid') or _attr(migration, 'server_id')
-    return out
-
-
-def service_view(service):
-    return {
-        'host': _attr(service, 'host'),
-        'status': _attr(service, 'status'),
-        'state': _attr(service, 'state'),
-        'forced_down': bool(_attr(service, 'is_forced_down')),
-        'disabled_reason': _attr(service, 'disabled_reason'),
-        'zone': _attr(service, 'availability_zone'),
-    }
-
-
-def event_view(event, traceback_lines=6):
-    tb = _attr(event, 'traceback')
-    if tb:
-        tb = '\n'.join(tb.strip().splitlines()[-traceback_lines:])
-    return {
-        'event': _attr(event, 'event'),
-        'result': _attr(event, 'result'),
-        'start_time': _attr(event, 'start_time'),
-        'finish_time': _attr(event, 'finish_time'),
-        'host': _attr(event, 'host'),
-        'details': _attr(event, 'details'),
-        'traceback': tb,
-    }
-
-
-def action_view(action):
-    return {
-        'action': _attr(action, 'action'),
-        'request_id': _attr(action, 'request_id'),
-        'message': _attr(action, 'message'),
-        'start_time': _attr(action, 'start_time'),
-        'events': [event_view(e) for e in (_attr(action, 'events') or [])],
-    }
-
-
-def event_reasons(action):
-    """Error texts of an instance action: the action message, then each failed
-    event's details (2.84+) or the last line of its traceback (admin), with the
-    host the event ran on (Nova's own texts do not always name it)."""
-    reasons = []
-    if not action:
-        return reasons
-    for event in action.get('events') or []:
-        if (event.get('result') or '').lower() not in ('error', 'failed'):
-            continue
-        text = event.get('details')
-        if not text and event.get('traceback'):
-            text = event['traceback'].strip().splitlines()[-1]
-        if text:
-            where = ' on %s' % event['host'] if event.get('host') else ''
-            reasons.append('%s%s: %s' % (event.get('event'), where, text))
-    if action.get('message') and not reasons:
-        reasons.append(action['message'])
-    return reasons
-
-
-# -------------------------------------------------------------- placement
-
-def flavor_resources(flavor, volume_backed=False, dedicated_cpu_class='VCPU'):
-    """Placement resources a flavor asks for, the way Nova computes them:
-    DISK_GB = root (0 when volume-backed) + ephemeral + swap in GB rounded up;
-    ``resources:CLASS=N`` extra specs override (0 removes a class)."""
-    extra = flavor.get('extra_specs') or {}
-    cpu_class = dedicated_cpu_class if (extra.get('hw:cpu_policy') == 'dedicated') else 'VCPU'
-    wanted = {
-        cpu_class: flavor.get('vcpus') or 0,
-        'MEMORY_MB': flavor.get('ram') or 0,
-        'DISK_GB': (0 if volume_backed else (flavor.get('disk') or 0)) + (flavor.get('ephemeral') or 0)
-        + int(math.ceil((flavor.get('swap') or 0) / 1024.0)),
-    }
-    for key, value in extra.items():
-        if key.startswith('resources:'):
-            try:
-                wanted[key.split(':', 1)[1]] = int(value)
-            except (TypeError, ValueError):
-                continue
-    return dict((k, v) for k, v in wanted.items() if v)
-
-
-def capacity_shortfalls(wanted, inventories, usages):
-    """Compare a request with a resource provider: returns (problems, unchecked).
-
-    capacity = (total - reserved) * allocation_ratio; free = capacity - used.
-    A class the provider has no inventory for goes to ``unchecked`` (it may be
-    served by a sharing provider); it is not a problem by itself.
-    """
-    problems = []
-    unchecked = []
-    for rc in sorted(wanted):
-        amount = wanted[rc]
-        inv = inventories.get(rc)
-        if inv is None:
-            unchecked.append(rc)
-            continue
-        capacity = int((inv.get('total') or 0) - (inv.get('reserved') or 0)) * float(inv.get('allocation_ratio') or 1.0)
-        capacity = int(capacity)
-        used = int(usages.get(rc) or 0)
-        free = capacity - used
-        if amount > free:
-            problems.append('%s: needs %d, %d free (capacity %d, used %d)' % (rc, amount, free, capacity, used))
-        elif inv.get('max_unit') and amount > inv['max_unit']:
-            problems.append('%s: needs %d, the largest allocation allowed is %d' % (rc, amount, inv['max_unit']))
-        elif inv.get('min_unit') and amount < inv['min_unit']:
-            problems.append('%s: needs %d, the smallest allocation allowed is %d' % (rc, amount, inv['min_unit']))
-        elif inv.get('step_size') and inv['step_size'] > 1 and amount % inv['step_size']:
-            problems.append('%s: %d is not a multiple of the step size %d' % (rc, amount, inv['step_size']))
-    return problems, unchecked
 
 
 # ------------------------------------------------------------------ errors
@@ -341,6 +165,14 @@ class NovaApi(object):
             raise
         return self.get_server(found.id)
 
+    def servers(self, host=None):
+        """Every server (all projects), or those on one compute host, as views."""
+        query = {'all_projects': True}
+        if host:
+            query['compute_host'] = host
+        return self._call('Listing servers%s' % (' on %s' % host if host else ''), lambda: [
+            server_view(s) for s in self.compute.servers(details=True, **query)])
+
     def get_server(self, server_id):
         return server_view(self._call('Reading server %s' % server_id, self.compute.get_server, server_id))
 
@@ -351,19 +183,19 @@ class NovaApi(object):
     def compute_service(self, host):
         services = self._call('Listing the nova-compute service of %s' % host, lambda: list(
             self.compute.services(binary='nova-compute', host=host)))
-        services = [service_view(s) for s in services if _attr(s, 'host') == host]
+        services = [service_view(s) for s in services if sdk_field(s, 'host') == host]
         return services[0] if services else None
 
     def compute_hosts(self):
         services = self._call('Listing nova-compute services', lambda: list(
             self.compute.services(binary='nova-compute')))
-        return sorted(set(_attr(s, 'host') for s in services if _attr(s, 'host')))
+        return sorted(set(sdk_field(s, 'host') for s in services if sdk_field(s, 'host')))
 
     def hypervisor(self, host):
         """(hypervisor id, hypervisor_hostname) of a compute host, or (None, None)."""
         def matches(h):
-            service = _attr(h, 'service_details') or {}
-            name = _attr(h, 'name') or ''
+            service = sdk_field(h, 'service_details') or {}
+            name = sdk_field(h, 'name') or ''
             return service.get('host') == host or name == host or name.startswith(host + '.')
 
         listing = self._call('Listing hypervisors', lambda: list(
@@ -374,7 +206,7 @@ class NovaApi(object):
             found = [h for h in listing if matches(h)]
         if not found:
             return None, None
-        return _attr(found[0], 'id'), _attr(found[0], 'name')
+        return sdk_field(found[0], 'id'), sdk_field(found[0], 'name')
 
     # -- placement
     def resource_provider(self, node, hypervisor_id=None):
@@ -386,21 +218,21 @@ class NovaApi(object):
                 self.placement.resource_providers(id=hypervisor_id)))
         if not rps:
             return None, None
-        return _attr(rps[0], 'id'), _attr(rps[0], 'name')
+        return sdk_field(rps[0], 'id'), sdk_field(rps[0], 'name')
 
     def inventories(self, rp_id):
         items = self._call('Reading the inventories of resource provider %s' % rp_id, lambda: list(
             self.placement.resource_provider_inventories(rp_id)))
         out = {}
         for inv in items:
-            out[_attr(inv, 'resource_class') or _attr(inv, 'id')] = dict(
-                (k, _attr(inv, k)) for k in ('total', 'reserved', 'allocation_ratio', 'min_unit', 'max_unit', 'step_size'))
+            out[sdk_field(inv, 'resource_class') or sdk_field(inv, 'id')] = dict(
+                (k, sdk_field(inv, k)) for k in ('total', 'reserved', 'allocation_ratio', 'min_unit', 'max_unit', 'step_size'))
         return out
 
     def usages(self, rp_id):
         rp = self._call('Reading the usages of resource provider %s' % rp_id,
                         self.placement.fetch_resource_provider_usages, rp_id)
-        return dict(_attr(rp, 'usages') or {})
+        return dict(sdk_field(rp, 'usages') or {})
 
     # -- migrations
     def live_migrate(self, server_id, body, microversion):
@@ -414,9 +246,13 @@ class NovaApi(object):
         headers = getattr(response, 'headers', None) or {}
         return headers.get('x-openstack-request-id') or headers.get('x-compute-request-id')
 
-    def migrations(self, server_id=None, host=None, migration_type='live-migration', limit=None):
-        """Records from /os-migrations (final statuses included), newest first."""
+    def migrations(self, server_id=None, host=None, migration_type='live-migration', limit=None, changes_since=None):
+        """Records from /os-migrations (final statuses included), newest first; ``changes_since`` is a
+        Unix time (microversion 2.59 and later)."""
         query = {}
+        if changes_since is not None:
+            query['changes_since'] = datetime.datetime.fromtimestamp(
+                changes_since, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         if server_id:
             query['server_id'] = server_id
         if host:
@@ -441,7 +277,7 @@ class NovaApi(object):
         """Request IDs of the server's instance actions of one kind (no events: one call)."""
         listing = self._call('Listing the instance actions of server %s' % server_id,
                              lambda: list(self.compute.server_actions(server_id)))
-        return set(_attr(a, 'request_id') for a in listing if _attr(a, 'action') == action_name)
+        return set(sdk_field(a, 'request_id') for a in listing if sdk_field(a, 'action') == action_name)
 
     def new_migration(self, server_id, known_ids):
         """The newest live-migration record of the server that is not in known_ids."""
@@ -498,11 +334,11 @@ class NovaApi(object):
                     raise
         actions = self._call('Listing the instance actions of server %s' % server_id,
                              lambda: list(self.compute.server_actions(server_id)))
-        actions = [a for a in actions if _attr(a, 'action') == action_name]
+        actions = [a for a in actions if sdk_field(a, 'action') == action_name]
         if not actions:
             return None
-        actions.sort(key=lambda a: _attr(a, 'start_time') or '', reverse=True)
-        newest = _attr(actions[0], 'request_id')
+        actions.sort(key=lambda a: sdk_field(a, 'start_time') or '', reverse=True)
+        newest = sdk_field(actions[0], 'request_id')
         return action_view(self._call('Reading instance action %s' % newest,
                                       self.compute.get_server_action, newest, server_id))
 
@@ -510,12 +346,12 @@ class NovaApi(object):
         """The server's instance actions of one kind, newest first, each with its events."""
         listing = self._call('Listing the instance actions of server %s' % server_id,
                              lambda: list(self.compute.server_actions(server_id)))
-        listing = [a for a in listing if _attr(a, 'action') == action_name]
-        listing.sort(key=lambda a: _attr(a, 'start_time') or '', reverse=True)
+        listing = [a for a in listing if sdk_field(a, 'action') == action_name]
+        listing.sort(key=lambda a: sdk_field(a, 'start_time') or '', reverse=True)
         if limit:
             listing = listing[:limit]
-        return [action_view(self._call('Reading instance action %s' % _attr(a, 'request_id'),
-                                       self.compute.get_server_action, _attr(a, 'request_id'), server_id))
+        return [action_view(self._call('Reading instance action %s' % sdk_field(a, 'request_id'),
+                                       self.compute.get_server_action, sdk_field(a, 'request_id'), server_id))
                 for a in listing]
 
 

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: openstack_ops contributors
+# Copyright: (c) 2025, openstack_ops developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure logic of the compute-node preflight: what each probe result means.
 
@@ -7,9 +7,9 @@ Each check is a dict ``{peer, check, target, ok, detail}``; the caller collects 
 every node and reports every broken pair at once.
 """
 
+# This code runs on the compute nodes, EL7's Python 3.6 among them (ansible-core 2.16): no
+# `from __future__ import annotations` (Python 3.7+) here, unlike the controller-side modules.
 from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import errno
 import socket

@@ -16,7 +16,7 @@ import re
 from html import escape
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import (
-    UNITS, fmt_bytes, fmt_duration, fmt_ms, fmt_rate, summary_line)
+    UNITS, fmt_bytes, fmt_duration, fmt_ms, fmt_rate, summary_line, unit_index)
 
 SERIES = (
     # key, label, stroke, dash
@@ -113,15 +113,6 @@ def nice_step(span, count=5):
     return magnitude * 10
 
 
-def _unit_index(max_bytes):
-    i = 0
-    value = max_bytes
-    while value >= 1024 and i < len(UNITS) - 1:
-        value /= 1024.0
-        i += 1
-    return i
-
-
 def render_svg(series, events=(), width=860, height=360):
     """Data remaining over time as an inline SVG (no script, no external resource)."""
     left, right, top, bottom = 70, 20, 12, 66
@@ -139,7 +130,7 @@ def render_svg(series, events=(), width=860, height=360):
         return '\n'.join(out)
     t_max = max(p['t'] for p in points) or 1.0
     v_max = max(values) or 1
-    unit = _unit_index(v_max)
+    unit = unit_index(v_max)
     scale = float(1024 ** unit)
     y_step = nice_step(v_max / scale) * scale
     y_top = y_step * max(1, -(-v_max // y_step))

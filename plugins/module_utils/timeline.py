@@ -105,3 +105,40 @@ def parse_lines(lines):
 def read_timeline(path):
     with open(path, 'r') as f:
         return parse_lines(f)
+
+
+def last_record(path, tail_bytes=65536):
+    """The last complete record of a progress log (reads only its end), or None."""
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - tail_bytes))
+            text = f.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return None
+    records = parse_lines(text.splitlines())
+    return records[-1] if records else None
+
+
+def progress_text(record):
+    """What a progress display shows for a record: a sample's line, the result's summary, else the
+    record's kind and name ('starting' before the first record)."""
+    if not record:
+        return 'starting'
+    if record.get('line'):
+        return record['line']
+    if record.get('summary'):
+        return record['summary']
+    return ('%s %s' % (record.get('kind', ''), record.get('name', ''))).strip()
+
+
+def job_finished(job_file):
+    """Whether Ansible's async job has ended: its file holds the module's result rather than the
+    {"started": 1, ...} that async_wrapper writes first (missing or torn: not known to have ended)."""
+    try:
+        with open(job_file) as f:
+            data = json.load(f)
+    except (IOError, OSError, ValueError):
+        return False
+    return isinstance(data, dict) and not data.get('started')

@@ -18,8 +18,6 @@ import time
 # running (or 'running (post-copy)'), post-migrating, then one final status.
 MIGRATION_COMPLETED = frozenset(['completed'])
 MIGRATION_FAILED = frozenset(['failed', 'error', 'cancelled', 'aborted'])
-# Statuses in which Nova lists a migration under /servers/{id}/migrations.
-MIGRATION_IN_PROGRESS = frozenset(['queued', 'preparing', 'running', 'running (post-copy)', 'post-migrating'])
 
 # Before these statuses end, Nova has not started the migration: 'accepted' while the conductor
 # schedules and pre-checks, 'queued' while the source's max_concurrent_live_migrations are busy.

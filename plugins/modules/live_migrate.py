@@ -139,6 +139,13 @@ options:
       - Never done for a server that was C(PAUSED) before.
     type: bool
     default: false
+  accept_suspect_block_migration:
+    description:
+      - Accept a block migration in which libvirt never reported a disk byte (C(suspect_block_migration)),
+        with a warning, instead of failing. Set it only once the guest and its disk were checked on the
+        destination.
+    type: bool
+    default: false
   max_samples:
     description:
       - Upper bound on the number of progress samples returned; they are thinned evenly over the
@@ -153,9 +160,10 @@ notes:
   - The placement capacity check compares the flavor (root disk not counted for a volume-backed
     server) with the free inventory of the target's resource provider; classes without inventory
     there are not checked, and an unreachable placement only produces a warning.
-  - "A block migration whose libvirt samples never show a disk byte is reported as suspect
-    (C(suspect_block_migration)): measured with libvirt 9.0, without VIR_MIGRATE_NON_SHARED_INC the
-    guest can arrive on an empty disk while everything reports success."
+  - "A block migration whose libvirt samples never show a disk byte is suspect
+    (C(suspect_block_migration)) and fails unless I(accept_suspect_block_migration) is set: measured
+    with libvirt 9.0, without VIR_MIGRATE_NON_SHARED_INC the guest can arrive on an empty disk while
+    everything reports success."
 extends_documentation_fragment:
   - openstack.cloud.openstack
   - openstack_ops.live_migration.libvirt
@@ -275,8 +283,9 @@ migration:
     dest_node:
       description: Destination hypervisor hostname.
       type: str
-    dest_host:
-      description: Destination host IP as Nova records it.
+    dest_address:
+      description: The destination's IP address as Nova records it (Nova calls it C(dest_host); here
+        C(dest_host) is the destination compute host, at the top of the result).
       type: str
     server_id:
       description: The server the migration belongs to.
@@ -439,28 +448,13 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.error
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import (
     HAS_LIBVIRT, LIBVIRT_IMPORT_ERROR, LibvirtJobReader)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import (
-    LiveMigration, normalise_block_migration)
+    ARGUMENT_SPEC, LiveMigration, normalise_block_migration)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import NovaApi
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import Timeline
 
 
 class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
-    argument_spec = dict(
-        server=dict(type='str', required=True),
-        target_host=dict(type='str'),
-        block_migration=dict(type='raw', default=True),
-        wait=dict(type='bool', default=True),
-        timeout=dict(type='int', default=3600),
-        queue_timeout=dict(type='int', default=1800),
-        outage_budget=dict(type='float', default=300.0),
-        poll_interval=dict(type='float', default=1.0),
-        on_timeout=dict(type='str', default='abort', choices=['abort', 'force_complete', 'fail']),
-        libvirt_uri=dict(type='str'),
-        libvirt_addresses=dict(type='dict'),
-        progress_log=dict(type='path'),
-        recover_on_abort=dict(type='bool', default=False),
-        max_samples=dict(type='int', default=200),
-    )
+    argument_spec = dict(ARGUMENT_SPEC)
     module_kwargs = dict(
         supports_check_mode=True,
         required_if=[('recover_on_abort', True, ['libvirt_uri'])],

@@ -113,8 +113,8 @@ migrations:
     dest_node:
       description: Destination hypervisor hostname.
       type: str
-    dest_host:
-      description: Destination host IP.
+    dest_address:
+      description: The destination's IP address as Nova records it (Nova's C(dest_host)).
       type: str
     created_at:
       description: Creation time.

@@ -1,11 +1,11 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: openstack_ops contributors
+# Copyright: (c) 2025, openstack_ops developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# This code runs on the compute nodes, EL7's Python 3.6 among them (ansible-core 2.16): no
+# `from __future__ import annotations` (Python 3.7+) here, unlike the controller-side modules.
 from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -22,7 +22,7 @@ description:
     C(virsh -c URI hostname) over the configured transport, and free disk space in the
     instances path.
   - The module never fails on a broken pair; it returns every check so that the caller can
-    report all broken pairs of all nodes in one message. Use O(fail_on_error) to fail here.
+    report all broken pairs of all nodes in one message. Use I(fail_on_error) to fail here.
 options:
   peers:
     description: The peer compute nodes.
@@ -57,7 +57,7 @@ options:
     type: int
     default: 49215
   libvirt_uri:
-    description: URI template for O(checks=virsh), C({host}) is replaced by the peer address.
+    description: URI template for I(checks=virsh), C({host}) is replaced by the peer address.
     type: str
     default: qemu+tls://{host}/system
   instances_path:

@@ -354,7 +354,8 @@ def endless_plan(source='cmp1', dest='cmp2', mem=256 * MiB):
     for i in range(0, 20000):
         t = 1.0 + i * 0.5
         left = 100 * MiB + (i % 5) * MiB
-        steps.append((t, set_job(source, jobstats(int(i * 500), 0, 0, mem, mem - left, 30 * MiB,
+        # the disk was copied first (128 MiB), memory passes go on
+        steps.append((t, set_job(source, jobstats(int(i * 500), 128 * MiB, 128 * MiB, mem, mem - left, 30 * MiB,
                                                   1 + i // 10, dirty_rate=8000))))
     return steps
 
@@ -452,6 +453,13 @@ class FakeCompute(object):
             raise sdk_exc.NotFoundException('No Server found for %s' % name_or_id)
         return _server.Server.existing(**copy.deepcopy(found[0]))
 
+    def servers(self, details=True, all_projects=False, **query):
+        self._read('servers', details=details, all_projects=all_projects, **query)
+        for s in self.cloud.servers.values():
+            if query.get('compute_host') and s['OS-EXT-SRV-ATTR:host'] != query['compute_host']:
+                continue
+            yield _server.Server.existing(**copy.deepcopy(s))
+
     def get_server(self, server):
         self._read('get_server', server)
         sid = getattr(server, 'id', server)
@@ -480,6 +488,8 @@ class FakeCompute(object):
             if query.get('migration_type') and m['migration_type'] != query['migration_type']:
                 continue
             if query.get('host') and query['host'] not in (m.get('source_compute'), m.get('dest_compute')):
+                continue
+            if query.get('changes_since') and (m.get('updated_at') or m['created_at']) < query['changes_since']:
                 continue
             body = dict((k, v) for k, v in m.items() if not k.endswith('_bytes'))
             yield _mig.Migration.existing(**copy.deepcopy(body))

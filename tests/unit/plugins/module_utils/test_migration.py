@@ -12,6 +12,7 @@ import pytest
 from keystoneauth1 import exceptions as ks_exc
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import migration as mig
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils import verdict, watcher
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import LibvirtJobReader
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import NovaApi
@@ -188,8 +189,12 @@ OUTCOMES = [
                  'NOT a successful migration', 'libvirt: the domain is']),
     dict(id='completed but server in error', setup=plan(fakes.success_plan(end_status='ERROR')), ok=False,
          expect=['the server is ERROR', 'NOT a successful migration']),
-    dict(id='suspect block migration', setup=plan(fakes.success_plan(disk_reported=False)), ok=True,
-         suspect=True, warn=['SUSPECT block migration', 'disk_total stayed 0']),
+    dict(id='suspect block migration', setup=plan(fakes.success_plan(disk_reported=False)), ok=False,
+         suspect=True, expect=['completed, but it is NOT verified: SUSPECT block migration', 'disk_total stayed 0',
+                               'accept_suspect_block_migration=true']),
+    dict(id='suspect block migration accepted', setup=plan(fakes.success_plan(disk_reported=False)), ok=True,
+         params=dict(accept_suspect_block_migration=True), suspect=True,
+         warn=['SUSPECT block migration', 'disk_total stayed 0']),
     dict(id='no suspicion without explicit block migration', params=dict(block_migration='auto'),
          setup=plan(fakes.success_plan(disk_reported=False)), ok=True, suspect=False),
 ]
@@ -212,7 +217,7 @@ LIBVIRT_VIEWS = [
 
 @table(LIBVIRT_VIEWS)
 def test_libvirt_view(case):
-    assert mig.libvirt_view(*case['args']) == case['expect']
+    assert verdict.libvirt_view(*case['args']) == case['expect']
 
 
 @table(OUTCOMES)
@@ -465,7 +470,7 @@ RATES = [
 
 @table(RATES)
 def test_change_rate(case):
-    rate = mig.ChangeRate()
+    rate = watcher.ChangeRate()
     got = None
     for t, value in case['feed']:
         got = rate.feed(t, value)
@@ -501,8 +506,8 @@ SAMPLES = [
 
 @table(SAMPLES)
 def test_build_sample(case):
-    sample = mig.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'],
-                              job_ended=case.get('ended', False))
+    sample = watcher.build_sample(3.0, 'running', case['job'], None, case['nova'], case['nova_bps'],
+                                  job_ended=case.get('ended', False))
     for key, value in case['expect'].items():
         assert sample[key] == value, key
     assert sample['nova'] == case['nova'] and sample['libvirt'] == case['job']

@@ -12,7 +12,7 @@ from openstack import exceptions as sdk_exc
 from openstack.compute.v2 import _proxy as compute_proxy
 from openstack.placement.v1 import _proxy as placement_proxy
 
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils import nova
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils import nova, placement, views
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError
 from ansible_collections.openstack_ops.live_migration.tests.unit.plugins import fakes
 from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.table import FakeClock, table
@@ -36,7 +36,7 @@ def test_fake_placement_has_the_sdk_signatures(name):
 def test_server_view_from_sdk_resource():
     cloud = fakes.FakeCloud(FakeClock())
     conn = fakes.FakeConn(cloud)
-    view = nova.server_view(conn.compute.get_server(fakes.UUID))
+    view = views.server_view(conn.compute.get_server(fakes.UUID))
     assert view['host'] == 'cmp1' and view['node'] == 'cmp1.lab' and view['status'] == 'ACTIVE'
     assert view['vm_state'] == 'active' and view['task_state'] is None and view['locked'] is False
     assert view['flavor'] == {'name': 'm1.tiny', 'vcpus': 1, 'ram': 256, 'disk': 1, 'ephemeral': 0, 'swap': 0,
@@ -46,7 +46,7 @@ def test_server_view_from_sdk_resource():
 
 def test_server_view_volume_backed_and_fault():
     cloud = fakes.FakeCloud(FakeClock(), servers=[fakes.server_json(image='', fault={'message': 'boom', 'code': 500})])
-    view = nova.server_view(fakes.FakeConn(cloud).compute.get_server(fakes.UUID))
+    view = views.server_view(fakes.FakeConn(cloud).compute.get_server(fakes.UUID))
     assert view['volume_backed'] is True and view['fault'] == 'boom'
 
 
@@ -69,7 +69,7 @@ FLAVORS = [
 
 @table(FLAVORS)
 def test_flavor_resources(case):
-    assert nova.flavor_resources(case['flavor'], case['bfv'], case.get('cpu', 'VCPU')) == case['expected']
+    assert placement.flavor_resources(case['flavor'], case['bfv'], case.get('cpu', 'VCPU')) == case['expected']
 
 
 INV = {'VCPU': {'total': 8, 'reserved': 0, 'allocation_ratio': 4.0, 'min_unit': 1, 'max_unit': 8, 'step_size': 1},
@@ -94,7 +94,7 @@ CAPACITY = [
 
 @table(CAPACITY)
 def test_capacity_shortfalls(case):
-    problems, unchecked = nova.capacity_shortfalls(case['wanted'], INV, case['used'])
+    problems, unchecked = placement.capacity_shortfalls(case['wanted'], INV, case['used'])
     assert unchecked == case['unchecked']
     assert len(problems) == len(case['problems'])
     for got, expected in zip(problems, case['problems']):
@@ -225,14 +225,14 @@ def test_api_actions():
     assert api.action(fakes.UUID)['request_id'] == 'req-2', 'newest of the kind'
     assert api.action(fakes.UUID, 'req-missing')['request_id'] == 'req-2'
     assert [a['request_id'] for a in api.actions(fakes.UUID)] == ['req-2', 'req-1']
-    assert nova.event_reasons(api.action(fakes.UUID, 'req-1')) == ['compute_live_migration: Error: boom']
-    assert nova.event_reasons(api.action(fakes.UUID, 'req-2')) == ['conductor_live_migrate_instance: pre-check']
-    assert nova.event_reasons({'message': 'Error', 'events': []}) == ['Error']
-    assert nova.event_reasons(None) == []
-    assert nova.event_reasons({'events': [{'event': 'compute_rollback_live_migration_at_destination', 'host': 'cmp2',
-                                           'result': 'Error', 'details': None,
-                                           'traceback': 'T\nnova.exception.HypervisorUnavailable: Connection to the '
-                                                        'hypervisor is broken on host'}]}) == [
+    assert views.event_reasons(api.action(fakes.UUID, 'req-1')) == ['compute_live_migration: Error: boom']
+    assert views.event_reasons(api.action(fakes.UUID, 'req-2')) == ['conductor_live_migrate_instance: pre-check']
+    assert views.event_reasons({'message': 'Error', 'events': []}) == ['Error']
+    assert views.event_reasons(None) == []
+    assert views.event_reasons({'events': [{'event': 'compute_rollback_live_migration_at_destination', 'host': 'cmp2',
+                                            'result': 'Error', 'details': None,
+                                            'traceback': 'T\nnova.exception.HypervisorUnavailable: Connection to the '
+                                                         'hypervisor is broken on host'}]}) == [
         'compute_rollback_live_migration_at_destination on cmp2: nova.exception.HypervisorUnavailable: Connection to '
         'the hypervisor is broken on host']
 
@@ -275,3 +275,31 @@ def test_api_transient_errors_are_marked():
         api.get_server(fakes.UUID)
     assert e.value.transient and e.value.status == 503
     assert api.get_server(fakes.UUID)['id'] == fakes.UUID
+
+
+def test_migration_view_calls_nova_dest_host_dest_address():
+    """One name, one meaning: dest_host is the destination compute host in every result; the record's
+    IP address (Nova's dest_host) is dest_address."""
+    view = views.migration_view({'id': 5, 'dest_compute': 'cmp2', 'dest_host': '10.0.0.2', 'server_uuid': 'u1'})
+    assert view['dest_address'] == '10.0.0.2' and view['dest_compute'] == 'cmp2' and 'dest_host' not in view
+
+
+def test_servers_in_all_projects_and_on_one_host():
+    clock = FakeClock()
+    cloud = fakes.FakeCloud(clock, servers=[fakes.server_json(), fakes.server_json(
+        id='u2', name='vm2', **{'OS-EXT-SRV-ATTR:host': 'cmp2'})])
+    api = nova.NovaApi(fakes.FakeConn(cloud))
+    assert sorted(s['name'] for s in api.servers()) == ['vm1', 'vm2']
+    assert [s['id'] for s in api.servers(host='cmp2')] == ['u2']
+    assert cloud.called('servers')[0][2]['all_projects'] is True
+
+
+def test_migrations_changed_since_a_unix_time():
+    clock = FakeClock()
+    cloud = fakes.FakeCloud(clock)
+    for mid, created in ((1, '2025-01-01T00:00:00.000000'), (2, '2025-06-01T00:00:00.000000')):
+        cloud.migrations.append({'id': mid, 'instance_uuid': fakes.UUID, 'migration_type': 'live-migration',
+                                 'status': 'completed', 'created_at': created, 'updated_at': None})
+    api = nova.NovaApi(fakes.FakeConn(cloud))
+    assert [m['id'] for m in api.migrations(changes_since=1735689600 + 86400)] == [2]   # after 2025-01-02
+    assert cloud.called('migrations')[-1][2]['changes_since'] == '2025-01-02T00:00:00Z'

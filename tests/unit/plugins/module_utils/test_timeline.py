@@ -9,7 +9,7 @@ import json
 import pytest
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import (
-    SampleBuffer, Timeline, parse_lines, read_timeline)
+    SampleBuffer, Timeline, job_finished, last_record, parse_lines, progress_text, read_timeline)
 from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.table import table
 
 BUFFER = [
@@ -76,3 +76,40 @@ def test_parse_lines_skips_torn_and_foreign_lines():
     lines = ['{"kind": "sample", "t": 1}', '', '{"kind": "sam', 'not json', '[1, 2]', '{"no_kind": 1}',
              '{"kind": "result", "ok": false}']
     assert [r['kind'] for r in parse_lines(lines)] == ['sample', 'result']
+
+
+PROGRESS_TEXT = [
+    dict(id='nothing yet', record=None, expected='starting'),
+    dict(id='a sample', record={'kind': 'sample', 'line': '  3.0 s running  disk 1/2 MiB'},
+         expected='  3.0 s running  disk 1/2 MiB'),
+    dict(id='the result', record={'kind': 'result', 'summary': 'vm1 live-migrated a -> b'}, expected='vm1 live-migrated a -> b'),
+    dict(id='an event', record={'kind': 'event', 'name': 'requested'}, expected='event requested'),
+]
+
+
+@table(PROGRESS_TEXT)
+def test_progress_text(case):
+    assert progress_text(case['record']) == case['expected']
+
+
+def test_last_record_reads_the_end_and_skips_a_torn_line(tmp_path):
+    path = tmp_path / 'log.jsonl'
+    path.write_text('{"kind": "event", "name": "a"}\n' + '{"kind": "sample", "line": "x"}\n' * 5000 + '{"kind": "res')
+    assert last_record(str(path)) == {'kind': 'sample', 'line': 'x'}
+    assert last_record(str(tmp_path / 'missing.jsonl')) is None
+
+
+JOB_FILES = [
+    dict(id='started', text='{"started": 1, "finished": 0, "ansible_job_id": "j1"}', finished=False),
+    dict(id='result written', text='{"changed": true, "ok": true, "msg": "done"}', finished=True),
+    dict(id='torn', text='{"changed": tr', finished=False),
+    dict(id='missing', text=None, finished=False),
+]
+
+
+@table(JOB_FILES)
+def test_job_finished(case, tmp_path):
+    path = tmp_path / 'job'
+    if case['text'] is not None:
+        path.write_text(case['text'])
+    assert job_finished(str(path)) is case['finished']

@@ -55,8 +55,12 @@ CASES = [
         "unable to execute QEMU command 'migrate': this feature or command is not currently supported")),
         args=dict(server='vm1', target_host='cmp2'), expect=dict(failed=True, changed=True, ok=False, server_host='cmp1'),
         msg='qemu_kvm_ev'),
-    dict(id='suspect is a warning', setup=lambda c: setattr(c, 'plan', fakes.success_plan(disk_reported=False)),
+    dict(id='suspect fails', setup=lambda c: setattr(c, 'plan', fakes.success_plan(disk_reported=False)),
          args=dict(server='vm1', target_host='cmp2', libvirt_uri=URI),
+         expect=dict(failed=True, changed=True, ok=False, suspect_block_migration=True),
+         msg='it is NOT verified: SUSPECT block migration'),
+    dict(id='suspect accepted is a warning', setup=lambda c: setattr(c, 'plan', fakes.success_plan(disk_reported=False)),
+         args=dict(server='vm1', target_host='cmp2', libvirt_uri=URI, accept_suspect_block_migration=True),
          expect=dict(changed=True, suspect_block_migration=True), warning='SUSPECT block migration',
          msg='SUSPECT: libvirt never reported disk bytes'),
 ]
