@@ -16,6 +16,8 @@ environment so that cloud-down can find strays it started itself.
   python3 lab/labctl.py cloud-up    [--bind 198.18.20.1] [--test-iface lmlabtest]
   python3 lab/labctl.py cloud-status [--json]
   python3 lab/labctl.py cloud-down
+  python3 lab/labctl.py service stop|start|restart nova-api   # one daemon (tests)
+  python3 lab/labctl.py token-expiration 60|default           # keystone token lifetime (tests)
 
 The whole lab (control plane bound on 198.18.20.1 + hypervisors hv1/hv2 as
 systemd Podman containers on network lmlab, see lab_hypervisors.py):
@@ -414,6 +416,33 @@ class Lab:
             subprocess.run(["ip", "link", "del", name], check=True)
         os.unlink(path)
 
+    def keystone_conf(self, token_expiration=None):
+        """keystone.conf. token_expiration (seconds) is for `labctl token-expiration` only: the
+        next cloud-up renders keystone's default (3600 s) again and restarts keystone."""
+        st = self.state
+        expiration = (f"# shortened by `labctl token-expiration` (a test): cloud-up restores it\n"
+                      f"expiration = {int(token_expiration)}\n") if token_expiration else ""
+        return f"""\
+[DEFAULT]
+debug = false
+max_token_size = 255
+[database]
+connection = {self.db_url('keystone')}
+[token]
+provider = fernet
+{expiration}[fernet_tokens]
+key_repository = {st}/keystone/fernet-keys
+[credential]
+key_repository = {st}/keystone/credential-keys
+[identity]
+password_hash_rounds = 4
+max_password_length = 72
+[cache]
+# per-process memory cache (one worker): token validation gets much cheaper
+enabled = true
+backend = oslo_cache.dict
+"""
+
     def write_configs(self):
         """Render every config. Returns {component: changed?}."""
         s = self.cfg["secrets"]
@@ -443,26 +472,8 @@ class Lab:
                   "nova/lock", "neutron/lock", "placement"):
             os.makedirs(os.path.join(st, d), exist_ok=True)
         os.chmod(os.path.join(st, "keystone"), 0o700)
-        changed["keystone"] = self._write(f"{self.etc}/keystone/keystone.conf", f"""\
-[DEFAULT]
-debug = false
-max_token_size = 255
-[database]
-connection = {self.db_url('keystone')}
-[token]
-provider = fernet
-[fernet_tokens]
-key_repository = {st}/keystone/fernet-keys
-[credential]
-key_repository = {st}/keystone/credential-keys
-[identity]
-password_hash_rounds = 4
-max_password_length = 72
-[cache]
-# per-process memory cache (one worker): token validation gets much cheaper
-enabled = true
-backend = oslo_cache.dict
-""")
+        changed["keystone"] = self._write(f"{self.etc}/keystone/keystone.conf",
+                                          self.keystone_conf())
         # placement
         changed["placement"] = self._write(f"{self.etc}/placement/placement.conf", f"""\
 [DEFAULT]
@@ -494,6 +505,9 @@ connection = {self.db_url('nova')}
 {authtoken('nova')}
 {client('placement', 'nova')}
 {client('neutron', 'nova')}
+# service token beside the user's: Nova's calls for a user (neutron in post-live-migration)
+# still pass once that user's token has expired (tests/lab/test_verdict.py)
+{client('service_user', 'nova')}send_service_user_token = true
 [glance]
 valid_interfaces = internal,public
 region_name = {REGION}
@@ -884,6 +898,39 @@ log.console = false
         if spec["users"]:
             self.set_stamp("identity-users", users_key)
 
+    # ------------------------------------------- one service at a time (the tests' disruptions)
+    def service(self, action, name):
+        """stop / start / restart one control-plane daemon that cloud-up started, by its pidfile
+        (SIGTERM to its process group, as cloud-down does), without rendering any config. start
+        waits until a WSGI service answers HTTP. The lab tests stop nova-api for a while this way."""
+        if not self.cfg.get("bind"):
+            raise LabError("the control plane was never set up: run cloud-up (or up) first")
+        if action in ("stop", "restart"):
+            if not self.alive(name):
+                log(f"{name}: not running")
+            self.stop(name)
+        if action in ("start", "restart"):
+            t0 = time.monotonic()
+            if name in WSGI:
+                self.up_wsgi(name, False)
+            else:
+                self.up_nova_service(name, False)
+            log(f"{name}: running (pid {self.alive(name)}, {time.monotonic() - t0:.1f} s)")
+
+    def token_expiration(self, seconds):
+        """keystone's [token] expiration for a test (None: keystone's default, 3600 s); restarts
+        keystone only when keystone.conf changed. A later cloud-up renders the default again."""
+        path = f"{self.etc}/keystone/keystone.conf"
+        if not os.path.exists(path):
+            raise LabError(f"{path} missing: run cloud-up (or up) first")
+        changed = self._write(path, self.keystone_conf(seconds))
+        log(f"keystone token expiration: {seconds or 'default (3600)'} s"
+            f"{'' if changed else ' (unchanged)'}")
+        if changed or not self.alive("keystone"):
+            t0 = time.monotonic()
+            self.up_wsgi("keystone", True)
+            log(f"keystone: running (pid {self.alive('keystone')}, {time.monotonic() - t0:.1f} s)")
+
     # ------------------------------------------------------------ commands
     def cloud_up(self):
         self.cloud_start(self.cloud_prepare())
@@ -1165,6 +1212,14 @@ def main(argv=None):
     bt.add_argument("--host", default="hv1")
     st = sub.add_parser("cloud-status", help="show components, endpoints, memory")
     st.add_argument("--json", action="store_true")
+    svc = sub.add_parser("service", help="stop, start or restart one control-plane daemon "
+                         "(by its pidfile; configs untouched), e.g. `service stop nova-api`")
+    svc.add_argument("action", choices=["stop", "start", "restart"])
+    svc.add_argument("name", choices=[c for c in COMPONENTS if c in WSGI or c.startswith("nova-")])
+    tok = sub.add_parser("token-expiration", help="keystone's token lifetime in seconds for a "
+                         "test, or `default`; restarts keystone (cloud-up restores the default)")
+    tok.add_argument("seconds", type=lambda v: None if v == "default" else int(v),
+                     metavar="SECONDS|default")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("labctl: run as root", file=sys.stderr)
@@ -1177,6 +1232,10 @@ def main(argv=None):
             lab.cloud_down()
         elif args.cmd == "cloud-status":
             return lab.cloud_status()
+        elif args.cmd == "service":
+            lab.service(args.action, args.name)
+        elif args.cmd == "token-expiration":
+            lab.token_expiration(args.seconds)
         elif args.cmd in ("up", "down", "status", "boot"):
             return lab_command(lab, args)
     except (LabError, HvError) as e:
