@@ -25,7 +25,7 @@ LOOKUPS := $(basename $(notdir $(wildcard plugins/lookup/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
-.PHONY: setup apt venv collection test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
+.PHONY: setup apt venv collection changelog ee-debian test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
 
 help:
 	@sed -n '2,5p' Makefile
@@ -57,14 +57,27 @@ collection: venv
 	ansible-galaxy collection install --force --no-deps -p $(COLLECTIONS) $(BUILD)/dist/openstack_ops-live_migration-*.tar.gz >/dev/null
 	echo "installed $$(ls $(BUILD)/dist) into $(COLLECTIONS)"
 
+# Fold the fragments in changelogs/fragments/ into changelogs/changelog.yaml under the version in
+# galaxy.yml (again and again while that version is in development) and write CHANGELOG.md.
+changelog: collection
+	antsibull-changelog lint
+	antsibull-changelog release --reload-plugins   # picks up plugins added since the last run
+
+# The execution environment built by ansible-builder on a Debian base made here (no registry
+# reachable), then a play run inside it (tools/ee-debian.py; docs/awx.md). Not part of make test.
+ee-debian: collection
+	source tools/podman-env.sh
+	$(VENV)/bin/python tools/ee-debian.py build
+	$(VENV)/bin/python tools/ee-debian.py smoke
+
 test: collection
 	tests/run-tiers.sh unit sanity molecule lab
 
 unit: venv
 	pytest -q tests/unit
 
-# ansible-test sanity on the installed collection, ansible-lint (production profile),
-# and every module and role rendered by ansible-doc.
+# ansible-test sanity on the installed collection, antsibull-changelog lint (and CHANGELOG.md is
+# what it generates), ansible-lint (production profile), and every module and role rendered by ansible-doc.
 # ansible-test --venv bootstraps pip with a get-pip script from a host this machine cannot
 # reach; its documented way out is a script saved in its cache: tests/sanity/get-pip-offline.py
 # (ensurepip, then pip install from PyPI). ansible-test sees only the collections of its own
@@ -82,6 +95,9 @@ sanity: collection
 	git init -q . && printf 'tests/output/\n' > .gitignore && git add -A >/dev/null
 	ansible-test sanity --venv --python 3.12 --color no
 	cd $(ROOT)
+	antsibull-changelog lint
+	antsibull-changelog generate --output $(BUILD)/CHANGELOG.md --output-format md
+	diff -u CHANGELOG.md $(BUILD)/CHANGELOG.md || { echo "CHANGELOG.md is not what antsibull-changelog generates: add a fragment to changelogs/fragments/ and run make changelog, never edit it by hand" >&2; exit 1; }
 	ansible-lint --profile production --offline -q
 	for m in $(MODULES); do ansible-doc -t module openstack_ops.live_migration.$$m >/dev/null || { echo "ansible-doc failed for module $$m" >&2; exit 1; }; done
 	for r in $(ROLES); do ansible-doc -t role openstack_ops.live_migration.$$r >/dev/null || { echo "ansible-doc failed for role $$r" >&2; exit 1; }; done

@@ -41,8 +41,8 @@ options:
       busy_ports:
         description:
           - Migration ports the peer listens on right now (a QEMU waiting for an incoming migration
-            stream). They are never probed: QEMU takes the first connection to such a port for the
-            stream, and a probe there fails the running migration. The preflight role fills them in
+            stream). They are never probed, because QEMU takes the first connection to such a port for
+            the stream, and a probe there fails the running migration. The preflight role fills them in
             from C(ss -ltn) on each peer just before the probes.
         type: list
         elements: int
