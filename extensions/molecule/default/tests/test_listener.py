@@ -84,3 +84,33 @@ def test_nova_compute_restarted_after_config(host):
     started = host.check_output("systemctl show --timestamp=unix -p ActiveEnterTimestamp --value nova-compute")
     changed = int(host.check_output("stat -c %Y /etc/nova/nova.conf"))
     assert int(started.lstrip("@")) >= changed
+
+
+WILDCARDS = ("0.0.0.0", "[::]", "*", "[::ffff:0.0.0.0]")
+
+
+def _listen_samples(host):
+    """(sample times, [(time, local address)]) from the sampler started in prepare.yml."""
+    times, listeners = [], []
+    for line in host.file("/var/log/lm-listen-samples.log").content_string.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1] == "sample":
+            times.append(float(fields[0]))
+        elif len(fields) >= 5 and fields[1] == "LISTEN":
+            listeners.append((float(fields[0]), fields[4]))
+    return times, listeners
+
+
+def test_no_wildcard_listener_ever_appeared(host):
+    """Sampled ~10 times a second from the end of prepare through converge, idempotence and
+    the bad inputs: libvirt's ports were never open on every address, not even for a moment
+    (hv-b switches from traditional to socket mode: its sockets must start bound)."""
+    assert host.service("lm-listen-sampler").is_running, "the sampler stopped: the record has a hole"
+    times, listeners = _listen_samples(host)
+    assert len(times) > 100, "too few samples (%d)" % len(times)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) < 5, "the sampler paused for %.1f s" % max(gaps)
+    wide = sorted({(round(t, 1), local) for t, local in listeners if local.rsplit(":", 1)[0] in WILDCARDS})
+    assert wide == [], "wildcard listeners at (time, address): %s" % wide[:20]
+    # the sampler does see the listener the role made
+    assert "%s:16509" % ADDR[name_of(host)] in {local for _, local in listeners}
