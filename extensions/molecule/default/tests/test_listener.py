@@ -46,6 +46,18 @@ def test_tcp_socket_bound_to_migration_address_only(host):
     assert "0.0.0.0:16509" not in listening and "*:16509" not in listening
 
 
+def test_qemu_migration_streams_bound_to_the_migration_address(host):
+    """QEMU's own listener for incoming memory and disk streams: the migration address and
+    the port range the firewall opens, for every transport (not only tls)."""
+    conf = host.file("/etc/libvirt/qemu.conf").content_string
+    active = [line.strip() for line in conf.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert 'migration_address = "%s"' % ADDR[name_of(host)] in active
+    assert "migration_port_min = 49152" in active
+    assert "migration_port_max = 49215" in active
+    # tcp_none leaves QEMU's TLS alone
+    assert not [line for line in active if line.startswith("default_tls_x509")]
+
+
 def test_libvirtd_service_is_not_failed(host):
     assert host.run("systemctl is-failed libvirtd.service").stdout.strip() != "failed"
 
