@@ -46,6 +46,18 @@ def test_tcp_socket_bound_to_migration_address_only(host):
     assert "0.0.0.0:16509" not in listening and "*:16509" not in listening
 
 
+def test_qemu_migration_streams_bound_to_the_migration_address(host):
+    """QEMU's own listener for incoming memory and disk streams: the migration address and
+    the port range the firewall opens, for every transport (not only tls)."""
+    conf = host.file("/etc/libvirt/qemu.conf").content_string
+    active = [line.strip() for line in conf.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert 'migration_address = "%s"' % ADDR[name_of(host)] in active
+    assert "migration_port_min = 49152" in active
+    assert "migration_port_max = 49215" in active
+    # tcp_none leaves QEMU's TLS alone
+    assert not [line for line in active if line.startswith("default_tls_x509")]
+
+
 def test_libvirtd_service_is_not_failed(host):
     assert host.run("systemctl is-failed libvirtd.service").stdout.strip() != "failed"
 
@@ -84,3 +96,34 @@ def test_nova_compute_restarted_after_config(host):
     started = host.check_output("systemctl show --timestamp=unix -p ActiveEnterTimestamp --value nova-compute")
     changed = int(host.check_output("stat -c %Y /etc/nova/nova.conf"))
     assert int(started.lstrip("@")) >= changed
+
+
+WILDCARDS = ("0.0.0.0", "[::]", "*", "[::ffff:0.0.0.0]")
+
+
+def _listen_samples(host):
+    """(sample times, [(time, local address)]) from the sampler started in prepare.yml."""
+    times, listeners = [], []
+    for line in host.file("/var/log/lm-listen-samples.log").content_string.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1] == "sample":
+            times.append(float(fields[0]))
+        elif len(fields) >= 5 and fields[1] == "LISTEN":
+            listeners.append((float(fields[0]), fields[4]))
+    return times, listeners
+
+
+def test_no_wildcard_listener_ever_appeared(host):
+    """Sampled ~10 times a second from the end of prepare through converge, idempotence and
+    the bad inputs: libvirt's ports were never open on every address, not even for a moment
+    (hv-b switches from traditional to socket mode: its sockets must start bound)."""
+    assert host.service("lm-listen-sampler").is_running, "the sampler stopped: the record has a hole"
+    times, listeners = _listen_samples(host)
+    assert len(times) > 100, "too few samples (%d)" % len(times)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) < 5, "the sampler paused for %.1f s" % max(gaps)
+    wide = sorted((t, local) for t, local in listeners if local.rsplit(":", 1)[0] in WILDCARDS)
+    assert wide == [], "a wildcard listener (%s) in %d samples over %.1f s, from %.1f s after the first sample" % (
+        ", ".join(sorted({local for dummy, local in wide})), len(wide), wide[-1][0] - wide[0][0], wide[0][0] - times[0])
+    # the sampler does see the listener the role made
+    assert "%s:16509" % ADDR[name_of(host)] in {local for dummy, local in listeners}

@@ -34,6 +34,15 @@ def test_qemu_encrypts_migration_streams(host):
     assert host.file("/etc/pki/qemu/server-key.pem").mode == 0o640
 
 
+def test_qemu_migration_streams_bound_to_the_migration_address(host):
+    active = active_lines(host, "/etc/libvirt/qemu.conf")
+    assert 'migration_address = "%s"' % ADDR[me(host)] in active
+    assert "migration_port_min = 49152" in active
+    assert "migration_port_max = 49215" in active
+    for key in ("migration_address", "migration_port_min", "migration_port_max"):
+        assert len([line for line in active if line.split("=")[0].strip() == key]) == 1, key
+
+
 def test_tls_socket_listening_on_migration_address_and_tcp_closed(host):
     assert host.service("libvirtd-tls.socket").is_enabled
     assert host.service("libvirtd-tls.socket").is_running
