@@ -9,7 +9,9 @@ module of this collection refuses an empty (or blank) string option before it
 does anything: the operator either gives a value or leaves the option out.
 """
 
-from __future__ import annotations
+# Used by modules that run on the compute nodes too (migration_preflight, ini_keys), EL7's Python 3.6
+# among them: no `from __future__ import annotations` here.
+from __future__ import absolute_import, division, print_function
 
 STRING_TYPES = ('str', 'path', 'raw')
 

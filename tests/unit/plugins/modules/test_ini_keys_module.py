@@ -67,3 +67,8 @@ def test_failures(case, monkeypatch, capsys, tmp_path):
                         monkeypatch, capsys)
     assert result['failed'] and case['message'] in result['msg']
     assert (tmp_path / 'nova.conf').read_text() == SECRET_CONF
+
+
+def test_an_empty_path_is_refused(monkeypatch, capsys):
+    result = run_module(ini_keys, dict(path='', settings={'libvirt': {'virt_type': 'qemu'}}), monkeypatch, capsys)
+    assert result['failed'] and result['msg'] == 'path is an empty string: give it a value or leave it out. Nothing was changed.'
