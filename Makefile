@@ -70,10 +70,11 @@ ee-debian: collection
 	$(VENV)/bin/python tools/ee-debian.py build
 	$(VENV)/bin/python tools/ee-debian.py smoke
 
-# molecule and lab run side by side: independent hosts on networks of their own (tools/net.sh,
-# lab/), so the whole run takes the longer of the two instead of their sum (README: measured)
+# One tier after the other. tests/run-tiers.sh can run tiers side by side (molecule+lab), but that
+# is not proven green yet: the first try lost the molecule tier's hosts to the lab tier's `molecule
+# reset` (fixed below); until a side-by-side run has passed, make test keeps them in a row.
 test: collection
-	tests/run-tiers.sh unit sanity molecule+lab
+	tests/run-tiers.sh unit sanity molecule lab
 
 unit: venv
 	pytest -q tests/unit
@@ -140,8 +141,9 @@ lab: collection lab-setup
 	export LM_TEST_NETWORK=$(LM_TEST_NETWORK) LM_IMAGE_HYPERVISOR=$$(tools/image.sh ref hypervisor) \
 	  LM_IMAGE_ELFAKE=$$(tools/image.sh ref elfake)
 	cd extensions
-	# molecule keeps a scenario's state outside the checkout: forget an earlier run's
-	molecule reset -s lab
+	# molecule keeps a scenario's state outside the checkout: forget an earlier run's (by hand:
+	# `molecule reset` also removes every molecule-made podman container, a running tier's too)
+	rm -rf $(HOME)/.ansible/tmp/molecule.*.lab
 	trap 'molecule destroy -s lab' EXIT
 	molecule create -s lab
 	molecule converge -s lab
