@@ -131,7 +131,7 @@ class HostDrain(object):
         self.warnings = []
         self.result = {'changed': False, 'ok': False, 'host': self.p['host'], 'targets': [], 'service': None,
                        'disabled_reason': None, 'disabled_by_drain': False, 'servers': [], 'moved': [],
-                       'failed': [], 'leftovers': [], 'skipped': [], 'elapsed_s': None}
+                       'not_moved': [], 'leftovers': [], 'skipped': [], 'elapsed_s': None}
 
     def refuse(self, msg):
         raise OperatorError('%s %s' % (msg.rstrip(), NOTHING_CHANGED), **dict(self.result, warnings=self.warnings))
@@ -270,7 +270,7 @@ class HostDrain(object):
                 return
             outcome = self.move(server, action, target_for())
             with self.lock:
-                (self.result['moved'] if outcome['ok'] else self.result['failed']).append(outcome)
+                (self.result['moved'] if outcome['ok'] else self.result['not_moved']).append(outcome)
                 if not outcome['ok']:
                     self.failures += 1
                 if outcome.get('changed'):
@@ -354,7 +354,7 @@ class HostDrain(object):
     # ------------------------------------------------------------ nothing left behind
     def conclude(self, host, plan, t0):
         planned = dict((s['id'], (a, w)) for s, a, w in plan)
-        failed = dict((f['id'], f) for f in self.result['failed'])
+        failed = dict((f['id'], f) for f in self.result['not_moved'])
         skipped = dict((s['id'], s) for s in self.result['skipped'])
         allowed = set(self.p.get('allow_leftovers') or [])
         leftovers = []
@@ -373,12 +373,12 @@ class HostDrain(object):
         self.result.update(leftovers=leftovers, elapsed_s=round(self.monotonic() - t0, 1))
         moved = len(self.result['moved'])
         blocking = [x for x in leftovers if not x['allowed']]
-        if blocking or self.result['failed']:
+        if blocking or self.result['not_moved']:
             names = '; '.join('%s (%s): %s' % (x['name'], x['id'], x['why']) for x in blocking)
             msg = ('Drain of %s is NOT complete: %d server(s) moved and verified, %d failed, %d left on the host%s. '
                    'The service stays disabled (%r); run the drain again to retry (a migration still running is '
                    'attached to, never started twice), or undrain-host.yml to put the host back in service.' % (
-                       host, moved, len(self.result['failed']), len(blocking), ': ' + names if names else '',
+                       host, moved, len(self.result['not_moved']), len(blocking), ': ' + names if names else '',
                        self.result['disabled_reason']))
             self.fail(msg)
         allowed = ' (allowed)' if leftovers else ''

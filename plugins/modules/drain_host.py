@@ -182,8 +182,9 @@ moved:
   returned: with state=drained
   type: list
   elements: dict
-failed:
-  description: The same, for each server whose move failed (its C(msg) is live_migrate's story).
+not_moved:
+  description: The same, for each server whose move failed (its C(msg) is live_migrate's story). Not named
+    C(failed), which Ansible reads as the task's own status.
   returned: with state=drained
   type: list
   elements: dict

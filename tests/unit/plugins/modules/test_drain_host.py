@@ -55,3 +55,15 @@ def test_returned_keys_are_documented(monkeypatch, capsys, tmp_path):
     documented = set(yaml.safe_load(drain_host.RETURN))
     returned = set(result) - {'invocation', 'warnings', 'failed', 'changed'}
     assert returned <= documented, 'undocumented keys: %s' % (returned - documented)
+
+
+def test_a_failed_move_is_reported_under_not_moved_and_fails_the_task(monkeypatch, capsys):
+    """`failed` is Ansible's own status key: the list of servers that did not move is `not_moved`."""
+    clock = FakeClock()
+    cloud = fakes.FakeCloud(clock)
+    cloud.plan = fakes.libvirt_failure_plan('boom')
+    monkeypatch.setattr(drain_host, 'HostDrain', functools.partial(dr.HostDrain, monotonic=clock.monotonic,
+                                                                   sleep=clock.sleep))
+    result = run_module(drain_host, dict(host='cmp1', retries=0), monkeypatch, capsys, conn=fakes.FakeConn(cloud))
+    assert result['failed'] is True and [m['id'] for m in result['not_moved']] == [fakes.UUID]
+    assert 'NOT complete' in result['msg']
