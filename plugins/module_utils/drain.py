@@ -34,7 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError, OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import fmt_duration
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import LiveMigration
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import (
+    NOTHING_CHANGED, LiveMigration)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.placement import capacity, flavor_resources
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import Timeline
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import brief_server
@@ -42,7 +43,9 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views
 REASON_PREFIX = 'openstack_ops.live_migration drain'
 LIVE, COLD, LEFTOVER = 'live', 'cold', 'leftover'
 COLD_WAIT_S = 900.0
-NOTHING_CHANGED = 'Nothing was changed.'
+# live_migrate's options that a drain passes on to each move (the module offers them with live_migrate's spec)
+FLOW_OPTIONS = ('block_migration', 'on_timeout', 'queue_timeout', 'outage_budget', 'poll_interval', 'recover_on_abort',
+                'accept_suspect_block_migration', 'libvirt_uri', 'libvirt_addresses')
 
 
 def drain_reason(now=None):
@@ -142,7 +145,7 @@ class HostDrain(object):
     # ------------------------------------------------------------ undrain
     def undrain(self, check_mode=False):
         host = self.p['host']
-        service = self.service_of(host)
+        service = self.service_of(host, self.api.compute_services())
         self.result['service'] = service
         if service['status'] == 'enabled':
             self.result.update(ok=True, msg='The nova-compute service of %s is enabled already: nothing to do.' % host)
@@ -161,11 +164,12 @@ class HostDrain(object):
     def drain(self, check_mode=False):
         t0 = self.monotonic()
         host = self.p['host']
-        service = self.service_of(host)
+        services = self.api.compute_services()
+        service = self.service_of(host, services)
         if service['state'] != 'up' or service['forced_down']:
             self.refuse('The nova-compute service of %s is down: its servers cannot be live-migrated (libvirt and '
                         'nova-compute on the source take part in every move). Start it first.' % host)
-        targets = self.targets(host)
+        targets = self.targets(host, services)
         servers = self.api.servers(host=host)
         plan = []
         for server in servers:
@@ -189,16 +193,15 @@ class HostDrain(object):
         self.move_all(lives, colds, targets)
         return self.conclude(host, plan, t0)
 
-    def service_of(self, host):
-        services = self.api.compute_services()
+    def service_of(self, host, services):
         found = [s for s in services if s['host'] == host]
         if not found:
             self.refuse('%r is not a nova-compute host. Known compute hosts: %s.' % (
                 host, ', '.join(sorted(s['host'] for s in services)) or 'none'))
         return found[0]
 
-    def targets(self, host):
-        services = dict((s['host'], s) for s in self.api.compute_services())
+    def targets(self, host, services):
+        services = dict((s['host'], s) for s in services)
         given = self.p.get('target_hosts') or []
         if host in given:
             self.refuse('target_hosts names the host being drained, %s.' % host)
@@ -297,9 +300,7 @@ class HostDrain(object):
 
     def live(self, server, target):
         """live_migrate's own flow for one server, its timeout scaled with its size."""
-        params = dict((k, self.p.get(k)) for k in ('block_migration', 'on_timeout', 'queue_timeout', 'outage_budget',
-                                                   'poll_interval', 'libvirt_uri', 'libvirt_addresses',
-                                                   'recover_on_abort', 'accept_suspect_block_migration'))
+        params = dict((k, self.p.get(k)) for k in FLOW_OPTIONS)
         params.update(server=server['id'], target_host=target,
                       timeout=server_timeout(server, self.p['timeout_floor'], self.p['timeout_per_gib']))
         flow = LiveMigration(self.api_factory(), params, reader_factory=self.reader_factory,

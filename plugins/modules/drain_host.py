@@ -209,16 +209,13 @@ import os
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.cloud import ClearConnectErrors
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.drain import HostDrain
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.drain import FLOW_OPTIONS, HostDrain
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError, OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import (
     HAS_LIBVIRT, LIBVIRT_IMPORT_ERROR, LibvirtJobReader)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import ARGUMENT_SPEC
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova import NovaApi
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import Timeline
-
-SHARED = ('block_migration', 'on_timeout', 'queue_timeout', 'outage_budget', 'poll_interval', 'recover_on_abort',
-          'accept_suspect_block_migration', 'libvirt_uri', 'libvirt_addresses')
 
 
 class DrainHostModule(ClearConnectErrors, OpenStackModule):
@@ -236,7 +233,7 @@ class DrainHostModule(ClearConnectErrors, OpenStackModule):
         timeout_per_gib=dict(type='int', default=120),
         force_enable=dict(type='bool', default=False),
         progress_dir=dict(type='path'),
-        **dict((k, ARGUMENT_SPEC[k]) for k in SHARED)
+        **dict((k, ARGUMENT_SPEC[k]) for k in FLOW_OPTIONS)
     )
     module_kwargs = dict(supports_check_mode=True)
 
