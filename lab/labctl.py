@@ -842,6 +842,11 @@ log.console = false
                 "--bind", f"{self.bind}:{PORTS[name]}",
                 "--workers", "1", "--worker-class", "gthread", "--threads", "4",
                 "--timeout", "300", "--graceful-timeout", "3",
+                # every response closes its connection: gthread's keep-alive (2 s by default)
+                # races a client that reuses an idle connection just as the worker closes it,
+                # and the client gets "Remote end closed connection without response" (seen
+                # in CI on nova-api, and on keystone, with 2 cores loaded by TCG guests)
+                "--keep-alive", "0",
                 "--pythonpath", self.run, "--name", f"lab-{name}",
                 "--error-logfile", "-", "labwsgi:application"],
                 env=self.wsgi_env(name))

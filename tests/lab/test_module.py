@@ -33,12 +33,11 @@ import time
 import pytest
 import yaml
 
-from conftest import HVS, REPO, STATE, labctl, max_seq
-from test_live_migration import (LIBVIRTD_UNITS, assert_intact, assert_no_reboot, other, start_poller,
+from conftest import HVS, REPO, STATE, labctl, libvirt_uri, max_seq
+from test_live_migration import (assert_intact, assert_no_reboot, libvirtd_units, other, start_poller,
                                  stop_libvirtd_once_copying, wait_guest_writes)
 
 NAME = "lmlab-mod-1"
-URI = "qemu+tcp://{host}/system"
 CLOUD = "lab-admin"
 CLOUDS = os.path.join(STATE, "clouds.yaml")
 COLLECTIONS = os.path.join(REPO, ".build", "collections")
@@ -65,7 +64,12 @@ class Cloud:
         self.conn = openstack.connection.Connection(config=region)
 
     def call(self, method, url, body=None, ok=(200, 202, 204), missing_ok=False):
-        r = self.conn.compute.request(url, method, json=body, microversion=MV, raise_exc=False)
+        # A GET that lost its connection is asked again (keystoneauth's connect_retries, with
+        # backoff): the test's own reads, never the module's calls, which ride out outages
+        # themselves (outage_budget) and are what the tests judge.
+        retries = {"connect_retries": 3} if method == "GET" else {}
+        r = self.conn.compute.request(url, method, json=body, microversion=MV, raise_exc=False,
+                                      **retries)
         if missing_ok and r.status_code == 404:
             return None
         if r.status_code not in ok:
@@ -172,7 +176,7 @@ class Runner:
             pytest.fail(f"the collection is not installed in {COLLECTIONS}: run `make collection`")
 
     def base_args(self, target):
-        return {"cloud": CLOUD, "server": NAME, "target_host": target, "libvirt_uri": URI,
+        return {"cloud": CLOUD, "server": NAME, "target_host": target, "libvirt_uri": libvirt_uri(),
                 "libvirt_addresses": dict(HVS), "timeout": 300}
 
     def start(self, name, args, clouds=None):
@@ -580,7 +584,7 @@ def test_destination_libvirtd_stopped_mid_migration_is_a_failure(lab, guest, run
             poller.join()
             # the disruption ends as soon as the module has answered
             lab.podman("exec", f"lmlab-{dst}", "systemctl", "reset-failed", check=False)
-            lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *LIBVIRTD_UNITS)
+            lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *libvirtd_units())
         srv = guest.state()
         migs = [m for m in guest.cloud.migrations(guest.id) if m["id"] not in known]
         doms_src = lab.domains(src)
