@@ -29,7 +29,6 @@ COLLECTIONS = os.path.join(REPO, ".build", "collections")
 LABCTL = os.path.join(LAB_DIR, "labctl.py")
 CLOUD = "lab-admin"
 COMPUTE_API = "2.95"          # what labctl and tests/lab use with openstackclient
-LIBVIRT_URI = "qemu+tcp://{host}/system"
 BENCH_PREFIX = "lmlab-bench"  # the only servers these scripts create, move or delete
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -41,6 +40,12 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.nova 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.waiter import migration_finished  # noqa: E402
 
 NOVA_API_LOG = os.path.join(STATE, "logs", "nova-api.log")
+
+
+def libvirt_uri():
+    """The lab's libvirt URI template for its transport (state/libvirt-uri, from `labctl up`)."""
+    with open(os.path.join(STATE, "libvirt-uri")) as f:
+        return f.read().strip()
 NOVA_COMPUTE_LOG = "/var/log/nova/nova-compute.log"   # inside each hypervisor container
 
 

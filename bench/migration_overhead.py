@@ -74,7 +74,7 @@ class HotLoop(threading.Thread):
         import libvirt
         libvirt.registerErrorHandler(lambda ctx, err: None, None)
         try:
-            conn = libvirt.openReadOnly(B.LIBVIRT_URI.format(host=B.HVS[self.hv]))
+            conn = libvirt.openReadOnly(B.libvirt_uri().format(host=B.HVS[self.hv]))
         except libvirt.libvirtError as e:
             self.error = str(e)
             return
@@ -174,7 +174,7 @@ def module_argv(workdir, n, server_id, dst, libvirt, poll_interval):
     if poll_interval:
         extra["poll_interval"] = poll_interval
     if libvirt:
-        extra["libvirt_uri"] = B.LIBVIRT_URI
+        extra["libvirt_uri"] = B.libvirt_uri()
         extra["libvirt_addresses"] = dict(B.HVS)
     vars_file = os.path.join(workdir, f"m{n:02d}-vars.json")
     with open(vars_file, "w") as f:
@@ -328,7 +328,7 @@ def trace_run(nova, apilog, n, server_id, src, dst, workdir, timeout, poll_inter
     progress = os.path.join(workdir, f"m{n:02d}-progress.jsonl")
     # what live-migrate.yml passes; LiveMigration fills in the module's defaults for the rest
     params = {"server": server_id, "target_host": dst, "timeout": timeout, "poll_interval": poll_interval,
-              "libvirt_uri": B.LIBVIRT_URI, "libvirt_addresses": dict(B.HVS), "progress_log": progress}
+              "libvirt_uri": B.libvirt_uri(), "libvirt_addresses": dict(B.HVS), "progress_log": progress}
     tracer = Tracer()
     known = {m["id"] for m in nova.migrations(server_id=server_id)}
     apilog.mark()
@@ -420,11 +420,11 @@ def idle_rate(hv, seconds):
 
 
 def jobstats_direct(hv, uuid, n, connects):
-    """N calls in a loop over qemu+tcp from the host; libvirtd CPU net of an idle period
+    """N calls in a loop over the lab's libvirt URI from the host; libvirtd CPU net of an idle period
     of the same length measured right after."""
     import libvirt
     libvirt.registerErrorHandler(lambda ctx, err: None, None)
-    uri = B.LIBVIRT_URI.format(host=B.HVS[hv])
+    uri = B.libvirt_uri().format(host=B.HVS[hv])
     out = {"host": hv, "uri": uri, "calls": n}
     pid = B.libvirtd_pid(hv)
     # connection set-up, as the module does once per host (source at the start, the

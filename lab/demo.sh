@@ -34,7 +34,7 @@ target=$([ "$host" = hv1 ] && echo hv2 || echo hv1)
 step "4/5 live-migrate.yml: $GUEST $host -> $target (block migration, progress from Nova and libvirt)"
 ansible-playbook -i "$STATE/ansible/inventory.yml" "$ROOT/playbooks/live-migrate.yml" \
     -e instance="$GUEST" -e target_host="$target" -e cloud=lab-admin \
-    -e 'libvirt_uri=qemu+tcp://{host}/system' -e progress_interval=1 -e report_dir="$REPORTS"
+    -e "libvirt_uri=$(cat "$STATE/libvirt-uri")" -e progress_interval=1 -e report_dir="$REPORTS"
 
 step "5/5 done"
 # shellcheck disable=SC2012 # report names are ours: NAME-STAMP.html

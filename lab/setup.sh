@@ -27,7 +27,8 @@ PKGS="mariadb-server mariadb-client rabbitmq-server
       qemu-system-x86 qemu-utils
       syslinux syslinux-common mtools dosfstools fdisk cpio gzip
       gcc libc6-dev pkg-config libvirt-dev
-      curl iproute2 ca-certificates python3 python3-pip python3-venv"
+      curl iproute2 ca-certificates python3 python3-pip python3-venv
+      tcpdump openssl"
 
 now() { date +%s%N; }
 since() { echo "$(( ($(now) - $1) / 1000000 )) ms"; }

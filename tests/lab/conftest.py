@@ -27,6 +27,13 @@ GUEST = "lmlab-guest-1"
 LINE = re.compile(r"LMLAB (\w+) (.*)")
 
 
+def libvirt_uri(host="{host}"):
+    """The lab's libvirt URI template (state/libvirt-uri, written by `labctl up` for its
+    transport: qemu+tls with the controller's ?pkipath=, or qemu+tcp), {host} filled when given."""
+    with open(os.path.join(STATE, "libvirt-uri")) as f:
+        return f.read().strip().replace("{host}", host)
+
+
 def labctl(*args, timeout=1200):
     p = subprocess.run(LABCTL + list(args), capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
@@ -96,7 +103,7 @@ class Lab:
     def libvirt(self, hv):
         import libvirt
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are raised anyway
-        return libvirt.open(f"qemu+tcp://{HVS[hv]}/system")
+        return libvirt.open(libvirt_uri(HVS[hv]))
 
     def domains(self, hv):
         import libvirt

@@ -16,12 +16,11 @@ import time
 
 import pytest
 
-from conftest import HVS, REPO, labctl, max_seq
+from conftest import HVS, REPO, labctl, libvirt_uri, max_seq
 from test_live_migration import assert_intact, assert_no_reboot, other, wait_guest_writes
 from test_module import ANSIBLE_PLAYBOOK, COLLECTIONS, Cloud, Guest, wait_until
 
 NAMES = ("lmlab-drain-1", "lmlab-drain-2")
-URI = "qemu+tcp://{host}/system"
 
 
 def playbook(lab, workdir, name, *extra, timeout=900):
@@ -80,7 +79,7 @@ def test_drain_moves_every_server_verified_and_undrain_puts_the_host_back(lab, c
     t0 = time.monotonic()
     try:
         rc, tasks, proc = playbook(lab, str(tmp_path), "drain-host.yml", "-e", f"host={host}", "-e", "max_parallel=2",
-                                   "-e", f"libvirt_uri={URI}", "-e", json.dumps({"libvirt_addresses": dict(HVS)}),
+                                   "-e", f"libvirt_uri={libvirt_uri()}", "-e", json.dumps({"libvirt_addresses": dict(HVS)}),
                                    "-e", f"report_dir={tmp_path}")
         seconds = time.monotonic() - t0
         r = tasks.get(f"Drain {host}") or {}

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import HVS, max_seq, parse_console
+from conftest import HVS, libvirt_uri, max_seq, parse_console
 
 MIGRATE_TIMEOUT = 300
 
@@ -99,8 +99,10 @@ def other(hv):
     return "hv2" if hv == "hv1" else "hv1"
 
 
-LIBVIRTD_UNITS = ["libvirtd-tcp.socket", "libvirtd.socket", "libvirtd-ro.socket",
-                  "libvirtd-admin.socket", "libvirtd.service"]
+def libvirtd_units():
+    """libvirtd and every socket that would start it again, the lab's transport's included."""
+    sock = "libvirtd-tls.socket" if libvirt_uri().startswith("qemu+tls") else "libvirtd-tcp.socket"
+    return [sock, "libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket", "libvirtd.service"]
 
 
 def start_poller(lab, hv, uuid, throttle):
@@ -118,7 +120,7 @@ def stop_libvirtd_once_copying(lab, hv, samples, proc, t0, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         if any(s.get("type") == 2 and s.get("data_processed", 0) > 0 for s in samples):
-            lab.podman("exec", f"lmlab-{hv}", "systemctl", "stop", *LIBVIRTD_UNITS)
+            lab.podman("exec", f"lmlab-{hv}", "systemctl", "stop", *libvirtd_units())
             return time.monotonic() - t0
         time.sleep(0.2)
     return None
@@ -171,8 +173,7 @@ def test_b_throttled_migration_back_shows_job_progress(lab, guest):
     while time.monotonic() < deadline and proc.poll() is None:
         running = [s for s in samples if s.get("type") == 2 and s.get("data_total", 0) > 0]
         if running:
-            virsh = lab.podman("exec", f"lmlab-{src}", "virsh", "-c",
-                               f"qemu+tcp://{HVS[src]}/system", "domjobinfo", uuid,
+            virsh = lab.podman("exec", f"lmlab-{src}", "virsh", "-c", "qemu:///system", "domjobinfo", uuid,
                                check=False).stdout
             break
         time.sleep(0.3)
@@ -231,7 +232,7 @@ def test_c_destination_libvirtd_stopped_mid_migration(lab, guest):
     doms_src = lab.domains(src)
     # bring the destination's libvirtd back (sockets first), then see what it kept
     lab.podman("exec", f"lmlab-{dst}", "systemctl", "reset-failed", check=False)
-    lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *LIBVIRTD_UNITS)
+    lab.podman("exec", f"lmlab-{dst}", "systemctl", "start", *libvirtd_units())
     time.sleep(3)
     doms_dst = lab.domains(dst)
     actions = lab.os("server", "event", "list", uuid, json_out=True)

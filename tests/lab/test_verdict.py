@@ -37,7 +37,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO, RESULTS, STATE, labctl, max_seq
+from conftest import REPO, RESULTS, STATE, labctl, libvirt_uri, max_seq
 from test_live_migration import assert_intact, assert_no_reboot, other, start_poller, wait_guest_writes
 from test_module import (ANSIBLE_PLAYBOOK, CLOUD, COLLECTIONS, NAME, Cloud, Guest, assert_msg,
                          log_events, wait_until)
@@ -317,7 +317,7 @@ def test_killed_playbook_rerun_attaches_to_the_migration(lab, guest, runner):
     shutil.rmtree(workdir, ignore_errors=True)
     reports = os.path.join(workdir, "reports")
     os.makedirs(reports)
-    evars = {"instance": NAME, "target_host": dst, "cloud": CLOUD, "libvirt_uri": "qemu+tcp://{host}/system",
+    evars = {"instance": NAME, "target_host": dst, "cloud": CLOUD, "libvirt_uri": libvirt_uri(),
              "progress_interval": 1, "report_dir": reports}
     marker = uuid.uuid4().hex
     held = Held(lab, src, guest)
