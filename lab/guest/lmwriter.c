@@ -23,9 +23,15 @@
  *   LMLAB W boot=B seq=S synced=S up=T wps=R          (every --report seconds)
  *   LMLAB V boot=B synced=S ok=.. lost=.. corrupt=.. future=.. ringcrc=X up=T
  *   LMLAB M boot=B pass=P pages=.. bad=..               (every full RAM pass)
+ *   LMLAB RAMMARK boot=B marker=LMLABRAM<16 hex> pages=N   (once, at start)
  *   LMLAB ERROR ...
  * A V line reads the whole ring back with O_DIRECT and compares it with what
  * this process knows it has synced: lost=0 corrupt=0 means no write was lost.
+ *
+ * RAM marker: MARK_PAGES pages filled with one 24-byte string, "LMLABRAM" and 16 hex
+ * digits from /dev/urandom, fresh at every boot, written once and kept. It exists only in
+ * the guest's RAM (and in the RAMMARK console line), so a capture of a migration's memory
+ * stream holds it when the stream is in clear and never when it is encrypted.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +46,26 @@
 
 #define BS 4096
 #define MAGIC "LMLABBLK"
+#define MARK_PAGES 64
+
+static void out(const char *fmt, ...);
+static char *ram_marker;   /* global: the pages stay reachable, never optimised away */
+
+static void make_ram_marker(uint32_t boot, double up) {
+    uint64_t r = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd >= 0) {
+        if (read(fd, &r, sizeof r) != (ssize_t)sizeof r) r = 0;
+        close(fd);
+    }
+    r ^= (uint64_t)(up * 1e9) * 0x9E3779B97F4A7C15ull;   /* never the same twice, even without urandom */
+    char mark[25];
+    snprintf(mark, sizeof mark, "LMLABRAM%016llx", (unsigned long long)r);
+    ram_marker = malloc((size_t)MARK_PAGES * 4096);
+    if (!ram_marker) return;
+    for (size_t i = 0; i + 24 <= (size_t)MARK_PAGES * 4096; i += 24) memcpy(ram_marker + i, mark, 24);
+    out("LMLAB RAMMARK boot=%u marker=%s pages=%d", boot, mark, MARK_PAGES);
+}
 
 static uint32_t crc_table[256];
 static void crc_init(void) {
@@ -206,6 +232,8 @@ int main(int argc, char **argv) {
     out("LMLAB BOOTCHECK boot=%u maxseq=%llu prevboot=%u ok=%u lost=%u corrupt=%u empty=%u misplaced=%u future=%u ringcrc=%08x",
         boot, (unsigned long long)sc.maxseq, sc.maxboot, sc.ok, sc.lost, sc.corrupt,
         sc.empty, sc.misplaced, sc.future, sc.ringcrc);
+
+    make_ram_marker(boot, now_up());
 
     /* RAM */
     size_t pages = (size_t)mem_mib * 256;
