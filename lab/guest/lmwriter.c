@@ -22,7 +22,7 @@
  *   LMLAB BOOTCHECK boot=B maxseq=S ok=.. lost=.. corrupt=.. empty=.. misplaced=..
  *   LMLAB W boot=B seq=S synced=S up=T wps=R          (every --report seconds)
  *   LMLAB V boot=B synced=S ok=.. lost=.. corrupt=.. future=.. ringcrc=X up=T
- *   LMLAB M boot=B pass=P pages=.. bad=..               (every full RAM pass)
+ *   LMLAB M boot=B pass=P pages=.. bad=.. marker=LMLABRAM<16 hex>  (every full RAM pass)
  *   LMLAB RAMMARK boot=B marker=LMLABRAM<16 hex> pages=N   (once, at start)
  *   LMLAB ERROR ...
  * A V line reads the whole ring back with O_DIRECT and compares it with what
@@ -30,7 +30,8 @@
  *
  * RAM marker: MARK_PAGES pages filled with one 24-byte string, "LMLABRAM" and 16 hex
  * digits from /dev/urandom, fresh at every boot, written once and kept. It exists only in
- * the guest's RAM (and in the RAMMARK console line), so a capture of a migration's memory
+ * the guest's RAM (and in the console lines RAMMARK and M: a destination's console log
+ * starts empty, so every RAM pass says it again), so a capture of a migration's memory
  * stream holds it when the stream is in clear and never when it is encrypted.
  */
 #define _GNU_SOURCE
@@ -50,6 +51,7 @@
 
 static void out(const char *fmt, ...);
 static char *ram_marker;   /* global: the pages stay reachable, never optimised away */
+static char ram_mark[25] = "none";
 
 static void make_ram_marker(uint32_t boot, double up) {
     uint64_t r = 0;
@@ -59,8 +61,8 @@ static void make_ram_marker(uint32_t boot, double up) {
         close(fd);
     }
     r ^= (uint64_t)(up * 1e9) * 0x9E3779B97F4A7C15ull;   /* never the same twice, even without urandom */
-    char mark[25];
-    snprintf(mark, sizeof mark, "LMLABRAM%016llx", (unsigned long long)r);
+    char *mark = ram_mark;
+    snprintf(ram_mark, sizeof ram_mark, "LMLABRAM%016llx", (unsigned long long)r);
     ram_marker = malloc((size_t)MARK_PAGES * 4096);
     if (!ram_marker) return;
     for (size_t i = 0; i + 24 <= (size_t)MARK_PAGES * 4096; i += 24) memcpy(ram_marker + i, mark, 24);
@@ -285,8 +287,8 @@ int main(int argc, char **argv) {
             if (++next_page == pages) {
                 next_page = 0;
                 mem_bad_total += mem_bad;
-                out("LMLAB M boot=%u pass=%u pages=%zu bad=%u bad_total=%u up=%.3f",
-                    boot, mem_passno, pages, mem_bad, mem_bad_total, now_up());
+                out("LMLAB M boot=%u pass=%u pages=%zu bad=%u bad_total=%u up=%.3f marker=%s",
+                    boot, mem_passno, pages, mem_bad, mem_bad_total, now_up(), ram_mark);
                 mem_bad = 0;
                 mem_passno++;
             }
