@@ -10,13 +10,18 @@
 #      package source of the hypervisor containers (mounted, pip --no-index);
 #   3. the venv .cache/lab/venv-cloud (Python >= 3.11), installed offline from
 #      that wheelhouse: control plane and computes run the same bits;
-#   4. the guest image (lab/guest/build.sh) when missing.
+#   4. the guest image (lab/guest/build.sh) when missing;
+#   5. the tempest venv .cache/lab/venv-tempest (Debian's python3, from PyPI:
+#      requirements-tempest.txt, every package pinned) for tests/lab/test_zz_tempest.py;
+#      rebuilt only when that file (or $PY's version) changes: a stamp holds their hash.
 #   lab/setup.sh [--no-guest]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=$REPO/.cache/lab
 VENV=${LAB_VENV:-$CACHE/venv-cloud}
+TVENV=${LAB_TEMPEST_VENV:-$CACHE/venv-tempest}
+TREQ=$HERE/requirements-tempest.txt
 WHEELS=$CACHE/wheels
 REQ=$HERE/requirements-cloud.txt
 CONS=$HERE/constraints-cloud.txt
@@ -115,4 +120,19 @@ if [ "${1:-}" != "--no-guest" ]; then
     else
         say "guest: up to date ($CACHE/guest/lmlab-guest.qcow2)"
     fi
+fi
+
+# ---- 5. tempest venv (from PyPI; nothing of it runs in the lab, only against it)
+tkey=$( { cat "$TREQ"; "$PY" -V; } | sha256sum | cut -c1-16)
+if [ "$(cat "$TVENV/.lab-stamp" 2>/dev/null)" != "$tkey" ]; then
+    t=$(now)
+    say "tempest: installing into $TVENV ($("$PY" -V))"
+    rm -rf "$TVENV"
+    "$PY" -m venv "$TVENV"
+    "$TVENV/bin/pip" install -q -r "$TREQ" 2> >(grep -v "WARNING: Location 'file:" >&2)
+    "$TVENV/bin/tempest" --version >/dev/null
+    echo "$tkey" > "$TVENV/.lab-stamp"
+    say "tempest: done in $(since "$t"), $("$TVENV/bin/tempest" --version 2>&1), $(du -sh "$TVENV" | cut -f1)"
+else
+    say "tempest: up to date ($TVENV)"
 fi
