@@ -46,6 +46,7 @@ DEFAULT_TRANSPORT = "tls"
 # certificate for the controller) comes from the same script as the Molecule tls scenario's.
 MAKE_PKI = os.path.join("extensions", "molecule", "shared", "make-pki.sh")
 CONTROLLER = "controller"
+CLEAR_STREAMS = "/etc/nova/nova.conf.d/zz-native-tls-off.conf"   # labctl native-tls off
 # where libvirt_listener expects them (its defaults), from make-pki.sh's file names
 PKI_FILES = (("ca-cert.pem", "/etc/pki/CA/cacert.pem", "0644"),
              ("{hv}-server-cert.pem", "/etc/pki/libvirt/servercert.pem", "0644"),
@@ -418,6 +419,35 @@ all:
         os.chmod(d, 0o700)
         self.log(f"pki: CA and certificates for {', '.join(names)} in {d}")
         return True
+
+    def native_tls(self, on):
+        """QEMU's native TLS for the migration streams off (a nova.conf.d file read after the
+        collection's nova.conf; libvirt's own connection stays TLS) or back on (the file
+        removed): the control of the wire proof and of the TLS bench. nova-compute restarts on
+        both hypervisors; this returns once each has reported to Nova again."""
+        if self.transport() != "tls":
+            raise HvError(f"native-tls needs the tls transport; this lab runs {self.transport()}")
+        api = self.api()
+
+        def beats():
+            return {s["host"]: s["updated_at"] for s in api.get(
+                "compute", "/os-services?binary=nova-compute", COMPUTE_API)["services"]}
+        before = beats()
+        for hv in HVS:
+            if on:
+                self.cexec(hv, "rm", "-f", CLEAR_STREAMS)
+            else:
+                self.put(hv, CLEAR_STREAMS, "# labctl native-tls off: QEMU's migration streams in clear "
+                         "(the wire proof's control, the TLS bench); `native-tls on` removes it\n"
+                         "[libvirt]\nlive_migration_with_native_tls = false\n")
+            self.start_compute(hv, restart=True)
+        deadline = time.monotonic() + 120
+        while any(now == before.get(h) for h, now in beats().items() if h in HVS):
+            if time.monotonic() > deadline:
+                raise HvError("nova-compute did not report again within 120 s of its restart")
+            time.sleep(2)
+        self.wait_computes()
+        self.log(f"native TLS for the migration streams {'on' if on else 'OFF (streams in clear)'}")
 
     def install_pki(self, hv):
         """The CA and hv's certificates where libvirt_listener expects them. True = changed."""

@@ -25,6 +25,7 @@ systemd Podman containers on network lmlab, see lab_hypervisors.py):
   python3 lab/labctl.py up        # idempotent
   python3 lab/labctl.py status [--json]
   python3 lab/labctl.py boot      # server lmlab-guest-1 on hv1, waits for W lines
+  python3 lab/labctl.py native-tls off|on   # QEMU's streams in clear for a while (tests, bench)
   python3 lab/labctl.py down      # nothing left: servers, containers, network, processes
 """
 
@@ -1159,6 +1160,8 @@ def lab_command(lab, args):
         hv.down(lab.cloud_down)
     elif args.cmd == "boot":
         hv.boot(args.name, args.host)
+    elif args.cmd == "native-tls":
+        hv.native_tls(args.state == "on")
     elif args.cmd == "status":
         st = hv.status(lab.collect_status())
         if args.json:
@@ -1171,7 +1174,7 @@ def lab_command(lab, args):
               f"(bridge lm-{n['name']} {'up' if n['bridge_up'] else 'absent'})")
         for h in st["hypervisors"]:
             print(f"{h['host']:4} {h['container']:10} {h['address']:13} {h['state']:8} " +
-                  " ".join(f"{u}={h[u]}" for u in ("libvirtd", "libvirtd-tcp.socket",
+                  " ".join(f"{u}={h[u]}" for u in ("libvirtd", "libvirtd-tls.socket", "libvirtd-tcp.socket",
                                                      "virtlogd", "nova-compute") if u in h) +
                   (f"  procs={h['processes']} RSS {h['rss_mb']} MB PSS {h['pss_mb']} MB"
                    if "rss_mb" in h else ""))
@@ -1180,6 +1183,7 @@ def lab_command(lab, args):
             print(f"service {s['Binary']:15} {s['Host']:12} {s['Status']:8} {s['State']}")
         for s in st.get("servers") or []:
             print(f"server {s['ID']} {s['Name']} {s['Status']} host={s.get('Host')}")
+        print(f"transport: {st['transport']}, libvirt URI {st['libvirt_uri']}")
         print(f"inventory: {st['inventory']}")
         if st["last_lab_up"]:
             print(f"last up: {st['last_lab_up']['seconds']} s at {st['last_lab_up']['at']}")
@@ -1215,6 +1219,10 @@ def main(argv=None):
     bt = sub.add_parser("boot", help="boot lmlab-guest-1 on hv1, wait for ACTIVE + W lines")
     bt.add_argument("--name", default="lmlab-guest-1")
     bt.add_argument("--host", default="hv1")
+    ntls = sub.add_parser("native-tls", help="off: QEMU's migration streams in clear on both computes "
+                          "(a nova.conf.d override; libvirt stays TLS), for the wire proof's control and "
+                          "the bench; on: back to what prepare-compute.yml wrote. Restarts nova-compute")
+    ntls.add_argument("state", choices=["on", "off"])
     st = sub.add_parser("cloud-status", help="show components, endpoints, memory")
     st.add_argument("--json", action="store_true")
     svc = sub.add_parser("service", help="stop, start or restart one control-plane daemon "
@@ -1241,7 +1249,7 @@ def main(argv=None):
             lab.service(args.action, args.name)
         elif args.cmd == "token-expiration":
             lab.token_expiration(args.seconds)
-        elif args.cmd in ("up", "down", "status", "boot"):
+        elif args.cmd in ("up", "down", "status", "boot", "native-tls"):
             return lab_command(lab, args)
     except (LabError, HvError) as e:
         print(f"labctl: ERROR: {e}", file=sys.stderr)

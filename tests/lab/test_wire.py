@@ -11,7 +11,8 @@ what is judged. The capture is searched for two markers:
 With the lab's transport tls (prepare-compute.yml, live_migration_with_native_tls = true),
 neither marker may appear, and every stream on those ports starts a TLS handshake. The
 control shows that the capture would see them: the same guest migrated back by Nova with
-QEMU's native TLS turned off (a nova.conf.d override on both computes, removed afterwards):
+QEMU's native TLS turned off (`labctl native-tls off`: a nova.conf.d override on both
+computes, removed afterwards by `native-tls on`):
 libvirt's control connection is still TLS, but the disk and memory streams cross in clear and
 both markers are found. Under LAB_TRANSPORT=tcp_none the Nova migration itself is the control.
 Each migration must also leave the guest intact: no reboot, writes go on, nothing lost.
@@ -28,17 +29,15 @@ import time
 
 import pytest
 
-from conftest import HVS, RESULTS, libvirt_uri, parse_console
+from conftest import HVS, RESULTS, labctl, libvirt_uri, parse_console
 from test_live_migration import (MIGRATE_TIMEOUT, assert_intact, assert_no_reboot, final_migration, other,
                                  wait_guest_writes)
-from test_module import Cloud
 
 BRIDGE = "lm-lmlab"
 LIBVIRT_PORTS = (16509, 16514)
 MIGRATION_PORTS = range(49152, 49216)     # libvirt_listener_migration_port_min/_max
 FILTER = "tcp and (port 16509 or port 16514 or portrange 49152-49215)"
 DISK_MAGIC = b"LMLABBLK"
-CLEAR_STREAMS = "/etc/nova/nova.conf.d/zz-wire-control.conf"
 # a TLS record of type handshake (0x16), version 3.x, then a ClientHello (handshake type 1)
 CLIENT_HELLO = re.compile(rb"\x16\x03[\x01-\x04]..\x01", re.S)
 
@@ -123,32 +122,11 @@ def ram_marker(text):
     return marks[-1].encode()
 
 
-def restart_computes(lab, cloud):
-    """Restart nova-compute on both hypervisors; wait until each reports again (a heartbeat
-    newer than the restart) and is up."""
-    before = {h: s["updated_at"] for h, s in cloud.services().items()}
-    for hv in HVS:
-        lab.podman("exec", f"lmlab-{hv}", "systemctl", "restart", "nova-compute")
-    deadline = time.monotonic() + 120
-    while True:
-        now = cloud.services()
-        if all(now[h]["state"] == "up" and now[h]["updated_at"] != before.get(h) for h in HVS):
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"nova-compute did not report again after its restart: {now}")
-        time.sleep(2)
-
-
-def clear_streams(lab, cloud, on):
-    """QEMU's native TLS off (on=True) or back to what prepare-compute.yml wrote (on=False)."""
-    for hv in HVS:
-        if on:
-            lab.podman("exec", f"lmlab-{hv}", "sh", "-c", "printf '%s\\n' '# tests/lab/test_wire.py: the control, "
-                       "streams in clear for one migration' '[libvirt]' 'live_migration_with_native_tls = false' "
-                       f"> {CLEAR_STREAMS}")
-        else:
-            lab.podman("exec", f"lmlab-{hv}", "rm", "-f", CLEAR_STREAMS)
-    restart_computes(lab, cloud)
+def native_tls(on):
+    """labctl native-tls on|off: QEMU's streams encrypted again, or in clear (libvirt stays TLS)."""
+    rc, out, err = labctl("native-tls", "on" if on else "off", timeout=300)
+    if rc != 0:
+        pytest.fail(f"labctl native-tls {'on' if on else 'off'} failed (exit {rc}):\n{out[-2000:]}{err[-2000:]}")
 
 
 def migrate_captured(lab, name):
@@ -206,11 +184,10 @@ def test_migration_streams_on_the_wire(lab, guest):
         return
     assert_encrypted(seen)
     # the control: the same capture, the same guest back, with QEMU's native TLS off
-    cloud = Cloud()
-    clear_streams(lab, cloud, on=True)
+    native_tls(False)
     try:
         control = migrate_captured(lab, "control_clear_streams")
     finally:
-        clear_streams(lab, cloud, on=False)
+        native_tls(True)
     assert_in_clear(control)
     assert [s for s in control["streams"] if s["kind"] == "libvirt" and s["tls"]], control["streams"]
