@@ -174,11 +174,13 @@ lab-test: lab-setup
 # Benchmarks on the lab (numbers, no assertions; bench/README.md); it brings the lab up first and leaves it up. First
 # the lab figures (warm lab-down + lab-up, skipped while other people's servers exist; one
 # migration; peak memory), then the live_migrate module's overhead over Nova vs
-# openstackclient. The cold lab-up only runs by hand: bench/lab_bench.py --cold.
-# BENCH_LAB_ARGS / BENCH_ARGS pass options to each script.
+# openstackclient, then TLS streams against clear ones (bench/tls_streams.py). The cold lab-up
+# only runs by hand: bench/lab_bench.py --cold. BENCH_LAB_ARGS / BENCH_ARGS / BENCH_TLS_ARGS pass
+# options to each script.
 bench: lab-up
 	$(VENV)/bin/python bench/lab_bench.py --keep-server $(BENCH_LAB_ARGS)
 	$(VENV)/bin/python bench/migration_overhead.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/tls_streams.py $(BENCH_TLS_ARGS)
 
 clean:
 	rm -rf $(BUILD)
