@@ -7,7 +7,7 @@ libvirt's own connection stays TLS, the memory and NBD disk streams go in clear)
 --live-migration --block-migration --wait`, libvirt's job on the destination when it completed
 (time, downtime, memory bytes) and the last sample on the source (disk and memory processed),
 the average rate, and where the CPU went: QEMU's threads on both hosts, sampled from /proc
-every 0.2 s (the source's `live_migration` thread sends RAM, its main loop runs the NBD mirror;
+every 0.2 s (the source's migration threads, mig/src/*, send RAM, its main loop runs the NBD mirror;
 the vCPU threads are the TCG guest), each host's libvirtd. Then the ratios tls/clear and,
 for scale, what AES-GCM costs on this CPU (openssl speed) for the bytes a migration sends.
 Numbers only: nothing is asserted. Needs the lab up with transport tls (make lab-up).
@@ -40,7 +40,9 @@ def threads_cpu(pid):
             continue
         name = data[data.index("(") + 1:data.rindex(")")]
         rest = data[data.rindex(")") + 2:].split()
-        key = "vcpu" if "/TCG" in name or "/KVM" in name else name
+        # QEMU 10 names its migration threads mig/src/main, mig/src/tls, ... (older: live_migration)
+        key = ("vcpu" if "/TCG" in name or "/KVM" in name else
+               "migration" if name.startswith("mig/") or name == "live_migration" else name)
         out[key] = out.get(key, 0.0) + (int(rest[11]) + int(rest[12])) / B.CLK_TCK
     return out
 
@@ -123,8 +125,8 @@ def migrate(nova, server, mode):
            "job_ms": done.get("time_elapsed"), "downtime_ms": done.get("downtime"),
            "memory_mib": (done.get("memory_processed") or 0) / 2**20,
            "disk_mib": (samp.last_job.get("disk_processed") or 0) / 2**20,
-           "src_migration_thread_s": src_q.get("live_migration", 0.0),
-           "src_qemu_other_s": sum(v for k, v in src_q.items() if k not in ("vcpu", "live_migration")),
+           "src_migration_thread_s": src_q.get("migration", 0.0),
+           "src_qemu_other_s": sum(v for k, v in src_q.items() if k not in ("vcpu", "migration")),
            "src_vcpu_s": src_q.get("vcpu", 0.0),
            "dst_qemu_non_vcpu_s": sum(v for k, v in dst_q.items() if k != "vcpu"),
            "libvirtd_s": sum(sum(samp.cpu(h, "libvirtd").values()) for h in (src, dst))}
