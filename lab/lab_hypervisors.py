@@ -350,7 +350,10 @@ all:
 {hosts}      vars:
         ansible_connection: containers.podman.podman
         ansible_python_interpreter: /usr/bin/python3
-{self.transport_vars()}        nova_migration_require_nova: true
+{self.transport_vars()}        # the controller reads libvirt's job statistics (live_migrate's libvirt_uri) through the
+        # fence the role puts around the libvirt ports (nftables in the lab's containers)
+        libvirt_listener_firewall_extra_sources: [{HOST_ADDR}]
+        nova_migration_require_nova: true
         nova_migration_compute_command: nova-compute
         nova_migration_bandwidth: {bw}
 # labctl up runs prepare-compute.yml with -e prepare_compute_serial=2 (both hypervisors at
