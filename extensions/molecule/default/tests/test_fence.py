@@ -47,7 +47,7 @@ def migration_listener(host):
     unit = "lm-fake-incoming"
     host.run("systemctl stop %s" % unit)
     host.check_output("systemd-run --unit=%s --collect timeout 120 nc -lk %s %d" % (unit, ADDR[name_of(host)], MIGRATION_PORT))
-    for _ in range(50):
+    for dummy in range(50):
         if host.run("ss -Hltn 'sport = :%d'" % MIGRATION_PORT).stdout.strip():
             break
         host.run("sleep 0.1")
@@ -91,7 +91,7 @@ def test_replies_to_own_connections_pass(host):
     outsider.run("systemctl stop %s" % unit)
     outsider.check_output("systemd-run --unit=%s --collect timeout 60 nc -lk %s 8080" % (unit, OUTSIDER_ADDR))
     try:
-        for _ in range(50):
+        for dummy in range(50):
             if outsider.run("ss -Hltn 'sport = :8080'").stdout.strip():
                 break
             outsider.run("sleep 0.1")
