@@ -1,0 +1,130 @@
+"""libvirt_listener's restart handler restarts the daemon that reads what changed (issue 10, item 9).
+
+With the modular daemons, virtproxyd owns the listener but virtqemud reads qemu.conf: a change
+of qemu.conf (or of QEMU's x509 folder) must restart virtqemud, not only virtproxyd. Debian 12
+has no modular daemon packages, so no Molecule host can show it; this test evaluates the role's
+own data (vars/main.yml, defaults/main.yml) and the conditions and unit names of the handler's
+tasks (tasks/restart.yml) with Ansible's templating, for each start-up mode.
+"""
+import os
+
+import pytest
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROLE = os.path.join(ROOT, "roles", "libvirt_listener")
+LOADER = DataLoader()
+
+
+def _trust(data):
+    """The role's own files are trusted as templates, as Ansible trusts a role's content."""
+    if isinstance(data, str):
+        return trust_as_template(data)
+    if isinstance(data, dict):
+        return {k: _trust(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_trust(v) for v in data]
+    return data
+
+
+def _load(*parts):
+    return _trust(LOADER.load_from_file(os.path.join(ROLE, *parts)))
+
+
+def _conditions(task):
+    when = task.get("when", [])
+    return when if isinstance(when, list) else [when]
+
+
+def _walk(tasks, templar, done):
+    """Append (unit, state) for each systemd_service task that would run, in order."""
+    for task in tasks:
+        if not all(templar.evaluate_conditional(c) for c in _conditions(task)):
+            continue
+        if "block" in task:
+            _walk(task["block"], templar, done)
+            continue
+        args = task.get("ansible.builtin.systemd_service")
+        if args is None:
+            continue
+        items = templar.template(task["loop"]) if "loop" in task else [None]
+        for item in items:
+            templar.available_variables = dict(templar.available_variables, item=item)
+            done.append((templar.template(args["name"]), args.get("state")))
+
+
+def handler_run(mode, qemu_conf_changed=False, qemu_x509_changed=False, transport="tls"):
+    """The (unit, state) steps of the restart handler on a host in MODE."""
+    variables = dict(_load("defaults", "main.yml"))
+    variables.update(_load("vars", "main.yml"))
+    variables.update({
+        "__libvirt_listener_effective_mode": mode,
+        "libvirt_listener_transport": transport,
+        # what tasks/config.yml registers (loop results of lineinfile and copy)
+        "__libvirt_listener_qemu_conf_written": {"changed": qemu_conf_changed, "results": []},
+        "__libvirt_listener_qemu_x509_copied": {"changed": qemu_x509_changed, "results": []},
+    })
+    handlers = _load("handlers", "main.yml")
+    assert [h["ansible.builtin.include_tasks"] for h in handlers if h["name"] == "Restart libvirt"] == [
+        "{{ role_path }}/tasks/restart.yml"]
+    done = []
+    _walk(_load("tasks", "restart.yml"), Templar(loader=LOADER, variables=variables), done)
+    return done
+
+
+def reread(done):
+    """Daemons that start again with their configuration re-read: restarted, or stopped then started."""
+    units = {u for u, s in done if s == "restarted"}
+    units |= {u for i, (u, s) in enumerate(done) if s == "stopped" and (u, "started") in done[i + 1:]}
+    return units
+
+
+@pytest.mark.parametrize("changed", [{"qemu_conf_changed": True}, {"qemu_x509_changed": True}])
+def test_modular_qemu_conf_change_restarts_virtqemud(changed):
+    units = reread(handler_run("modular", **changed))
+    assert "virtqemud.service" in units
+    assert "virtproxyd.service" in units  # the handler was notified: the listener restarts as before
+    assert not {u for u in units if u.startswith("libvirtd")}
+
+
+def test_modular_listener_change_alone_leaves_virtqemud_running():
+    """virtqemud runs the guests' QEMU monitors: it restarts only when what it reads changed."""
+    done = handler_run("modular")
+    assert "virtqemud.service" not in {step[0] for step in done}
+    assert "virtproxyd.service" in reread(done)
+    assert ("virtproxyd-tls.socket", "restarted") in done
+
+
+@pytest.mark.parametrize("mode", ["socket", "traditional"])
+@pytest.mark.parametrize("qemu_conf_changed", [True, False])
+def test_monolithic_libvirtd_rereads_qemu_conf_and_no_virtqemud(mode, qemu_conf_changed):
+    done = handler_run(mode, qemu_conf_changed=qemu_conf_changed)
+    assert "libvirtd.service" in reread(done)
+    assert not {step[0] for step in done if step[0].startswith(("virtqemud", "virtproxyd"))}
+
+
+def test_qemu_daemon_per_mode_is_the_one_that_reads_qemu_conf():
+    data = _load("vars", "main.yml")["__libvirt_listener_qemu_daemons"]
+    assert data == {"traditional": "libvirtd.service", "socket": "libvirtd.service", "modular": "virtqemud.service"}
+    assert set(data) | {"auto"} == set(_load("vars", "main.yml")["__libvirt_listener_modes"])
+
+
+def _tasks(tasks):
+    for task in tasks:
+        yield task
+        yield from _tasks(task.get("block", []))
+
+
+def test_every_task_that_writes_what_qemu_reads_registers_for_the_handler():
+    """config.yml: qemu.conf and QEMU's x509 folder are written only by tasks that notify the
+    handler and register a result that __libvirt_listener_qemu_changed reads."""
+    watched = _load("vars", "main.yml")["__libvirt_listener_qemu_changed"]
+    writers = [t for t in _tasks(_load("tasks", "config.yml"))
+               if "notify" in t and any(("libvirt_listener_qemu_conf" in str(v) or "libvirt_listener_qemu_tls_dir" in str(v))
+                                        for k, v in next(iter(a for m, a in t.items() if m.startswith("ansible.builtin."))).items()
+                                        if k in ("path", "dest"))]
+    assert len(writers) == 2, [t["name"] for t in writers]
+    for task in writers:
+        assert task["notify"] == "Restart libvirt", task["name"]
+        assert task.get("register") and task["register"] in watched, task["name"]
