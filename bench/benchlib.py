@@ -154,19 +154,26 @@ def container_utc_offset(hv):
 
 # ------------------------------------------------------------------ processes
 
+def read_stat(path):
+    """(comm, the fields after it) of a /proc/PID/stat or /proc/PID/task/TID/stat file, or
+    (None, None) when the process is gone. rest[11] + rest[12] = utime + stime in ticks."""
+    try:
+        with open(path) as f:
+            data = f.read()
+    except OSError:
+        return None, None
+    return data[data.index("(") + 1:data.rindex(")")], data[data.rindex(")") + 2:].split()
+
+
 def proc_table():
     """{pid: (ppid, pgid, comm, cpu_ticks, starttime)} of every process, one /proc scan."""
     out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                data = f.read()
-        except OSError:
+        comm, rest = read_stat(f"/proc/{name}/stat")
+        if rest is None:
             continue
-        comm = data[data.index("(") + 1:data.rindex(")")]
-        rest = data[data.rindex(")") + 2:].split()
         if rest[0] in ("Z", "X"):
             continue
         out[int(name)] = (int(rest[1]), int(rest[2]), comm, int(rest[11]) + int(rest[12]), rest[19])
@@ -211,12 +218,9 @@ def libvirtd_pid(hv):
 def cpu_s(pid):
     """(utime+stime in seconds, starttime) of one process, or (None, None) when gone.
     Resolution: one clock tick (1/CLK_TCK s, 10 ms here)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
+    _, rest = read_stat(f"/proc/{pid}/stat")
+    if rest is None:
         return None, None
-    rest = data[data.rindex(")") + 2:].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK, rest[19]
 
 

@@ -33,13 +33,9 @@ def threads_cpu(pid):
     except OSError:
         return out
     for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                data = f.read()
-        except OSError:
+        name, rest = B.read_stat(f"/proc/{pid}/task/{tid}/stat")
+        if rest is None:
             continue
-        name = data[data.index("(") + 1:data.rindex(")")]
-        rest = data[data.rindex(")") + 2:].split()
         # QEMU 10 names its migration threads mig/src/main, mig/src/tls, ... (older: live_migration)
         key = ("vcpu" if "/TCG" in name or "/KVM" in name else
                "migration" if name.startswith("mig/") or name == "live_migration" else name)
