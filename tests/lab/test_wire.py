@@ -15,7 +15,9 @@ QEMU's native TLS turned off (`labctl native-tls off`: a nova.conf.d override on
 computes, removed afterwards by `native-tls on`):
 libvirt's control connection is still TLS, but the disk and memory streams cross in clear and
 both markers are found. Under LAB_TRANSPORT=tcp_none the Nova migration itself is the control.
-Each migration must also leave the guest intact: no reboot, writes go on, nothing lost.
+Each migration must also leave the guest intact: no reboot, writes go on, nothing lost. And
+while it runs, the destination QEMU listens in the migration range on its migration address only
+(issue 10 item 2: qemu.conf migration_address), sampled with ss -ltn in its container.
 Evidence: state dir test-results/wire_*.json and the captures (wire_*.pcap).
 """
 
@@ -25,11 +27,12 @@ import re
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import HVS, RESULTS, labctl, libvirt_uri, parse_console
+from conftest import HVS, REPO, RESULTS, labctl, libvirt_uri, parse_console
 from test_live_migration import (MIGRATE_TIMEOUT, assert_intact, assert_no_reboot, final_migration, other,
                                  wait_guest_writes)
 
@@ -112,6 +115,38 @@ def analyse(path, ram_marker):
     return out
 
 
+class Listeners(threading.Thread):
+    """Samples the TCP listeners in QEMU's migration range inside a hypervisor's container
+    (`ss -ltnH`, as often as podman exec allows) while a migration runs: issue 10 item 2, the
+    destination QEMU's incoming sockets (memory stream, NBD disk export) are bound to the host's
+    migration address (qemu.conf migration_address), never to a wildcard."""
+
+    def __init__(self, hv):
+        super().__init__(daemon=True)
+        self.hv, self.seen, self.samples, self.errors = hv, set(), 0, []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            p = subprocess.run(["podman", "exec", f"lmlab-{self.hv}", "ss", "-ltnH"], capture_output=True, text=True,
+                               timeout=60, env=dict(os.environ, CONTAINERS_CONF=os.path.join(REPO, "tools", "containers.conf")))
+            if p.returncode != 0:
+                self.errors.append(p.stderr.strip()[-300:])
+                time.sleep(0.2)
+                continue
+            self.samples += 1
+            for line in p.stdout.splitlines():
+                local = line.split()[3]                      # State Recv-Q Send-Q Local Peer
+                addr, _, port = local.rpartition(":")
+                if port.isdigit() and int(port) in MIGRATION_PORTS:
+                    self.seen.add((addr.strip("[]"), int(port)))
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=90)
+        return self
+
+
 # ------------------------------------------------------------------ the lab
 def ram_marker(text):
     """This boot's RAM marker: the RAMMARK line, and every M line after it, say it (a
@@ -138,10 +173,15 @@ def migrate_captured(lab, name):
     text0, _, _, _ = wait_guest_writes(lab, 0)
     marker = ram_marker(text0)
     seq0 = max(w["seq"] for w in parse_console(text0)["W"])
+    listeners = Listeners(dst)
     with Capture(name) as cap:
+        listeners.start()
         t0 = time.monotonic()
-        p = lab.os("server", "migrate", "--live-migration", "--block-migration", "--host", dst, "--wait", uuid,
-                   check=False, timeout=MIGRATE_TIMEOUT)
+        try:
+            p = lab.os("server", "migrate", "--live-migration", "--block-migration", "--host", dst, "--wait", uuid,
+                       check=False, timeout=MIGRATE_TIMEOUT)
+        finally:
+            listeners.stop()
         dt = time.monotonic() - t0
     assert p.returncode == 0, f"migrate failed: {p.stdout}{p.stderr}"
     srv, mig = lab.server(), final_migration(lab, uuid, t0)
@@ -152,7 +192,8 @@ def migrate_captured(lab, name):
     assert_intact(c)
     seen = analyse(cap.path, marker)
     seen.update(seconds=round(dt, 1), source=src, destination=dst, pcap=cap.path, pcap_bytes=os.path.getsize(cap.path),
-                marker=marker.decode(), tcpdump=cap.stderr.strip()[-300:])
+                marker=marker.decode(), tcpdump=cap.stderr.strip()[-300:],
+                dest_listeners=sorted(f"{a}:{port}" for a, port in listeners.seen), listener_samples=listeners.samples)
     lab.record(f"wire_{name}", seen)
     print(f"{name}: {src} -> {dst} in {dt:.1f} s; LMLABBLK x{seen['disk_magic']}, RAM marker x{seen['ram_marker']}; "
           + "; ".join(f"{s['kind']} {s['from']}->{s['to']} {s['bytes']} B tls={s['tls']}" for s in seen["streams"]))
@@ -160,6 +201,12 @@ def migrate_captured(lab, name):
     assert any(s["kind"] == "migration" and s["bytes"] > 1 << 20 for s in streams), \
         f"no migration stream between the hypervisors in the capture: {seen['streams']}"
     assert any(s["kind"] == "libvirt" for s in streams), f"no peer-to-peer libvirt connection: {seen['streams']}"
+    # issue 10 item 2: the destination QEMU listened on its migration address only
+    assert listeners.seen, (f"no listener in {MIGRATION_PORTS.start}-{MIGRATION_PORTS.stop - 1} seen on {dst} in "
+                            f"{listeners.samples} samples of ss -ltn during the migration ({listeners.errors[-1:]})")
+    wide = sorted(f"{a}:{port}" for a, port in listeners.seen if a != HVS[dst])
+    assert not wide, (f"{dst}'s QEMU listened for the migration on {wide}, not only on its migration address "
+                      f"{HVS[dst]} (qemu.conf migration_address)")
     return seen
 
 
