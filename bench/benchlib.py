@@ -60,7 +60,10 @@ def env():
         e.pop(k, None)
     e["no_proxy"] = e["NO_PROXY"] = f"localhost,127.0.0.1,{HOST_ADDR}," + ",".join(HVS.values())
     e["OS_CLIENT_CONFIG_FILE"] = CLOUDS_YAML
-    e["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS
+    # BENCH_COLLECTIONS: the ansible-playbook runs use another build of the collection (an older
+    # commit's `make collection`), to compare the module's overhead before and after a change in
+    # the same lab and the same run conditions; the bench's own code always comes from this checkout
+    e["ANSIBLE_COLLECTIONS_PATH"] = os.environ.get("BENCH_COLLECTIONS") or COLLECTIONS
     e["PATH"] = os.path.join(VENV, "bin") + ":" + e.get("PATH", "")
     e["ANSIBLE_NOCOLOR"] = "1"
     e["ANSIBLE_FORCE_COLOR"] = "false"

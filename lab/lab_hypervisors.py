@@ -375,8 +375,14 @@ all:
 
     # ------------------------------------------------------------ transport and PKI
     def transport(self):
-        """The transport of this lab: LAB_TRANSPORT, else the one lab.json recorded, else tls."""
-        t = os.environ.get("LAB_TRANSPORT") or self.lab.cfg.get("transport") or DEFAULT_TRANSPORT
+        """The transport this lab runs: the one `up` recorded in lab.json (tls before any up)."""
+        return self.lab.cfg.get("transport") or DEFAULT_TRANSPORT
+
+    @staticmethod
+    def wanted_transport():
+        """The transport `up` gives the lab: LAB_TRANSPORT, else tls. Never the one an earlier
+        `LAB_TRANSPORT=tcp_none` run recorded: without the variable, the lab is secure again."""
+        t = os.environ.get("LAB_TRANSPORT") or DEFAULT_TRANSPORT
         if t not in TRANSPORTS:
             raise HvError(f"LAB_TRANSPORT={t!r}: choose one of {', '.join(TRANSPORTS)}")
         return t
@@ -575,15 +581,17 @@ all:
 
         if not os.path.isdir(self.wheels):
             raise HvError(f"no wheelhouse at {self.wheels}: run lab/setup.sh")
-        transport, before = self.transport(), self.lab.cfg.get("transport")
+        transport, before = self.wanted_transport(), self.lab.cfg.get("transport")
         if before and before != transport and self.containers():
             # a transport change in place does not converge in one run of prepare-compute.yml
             # (issue 10, item 10): the lab starts its hypervisors afresh instead
             self.log(f"transport {before} -> {transport}: recreating the hypervisors")
             if self.lab.alive("nova-api") and (self.openstack(
                     "server", "list", "--all-projects", fmt_json=True, check=False) or []):
-                raise HvError(f"LAB_TRANSPORT={transport}, but this lab runs {before} and has "
-                              "servers: `python3 lab/labctl.py down` first (it deletes them)")
+                raise HvError(f"this lab runs {before} and has servers, and `up` would give it {transport} "
+                              f"(LAB_TRANSPORT={os.environ.get('LAB_TRANSPORT') or 'unset: tls'}): "
+                              "`python3 lab/labctl.py down` first (it deletes them), or keep "
+                              f"{before} with LAB_TRANSPORT={before}")
             for name in self.containers():
                 self.podman("rm", "-f", "-t", "15", name, check=False, timeout=120)
         self.lab.save_cfg(transport=transport)
