@@ -64,7 +64,7 @@ def test_no_python_cache_or_test_output_in_the_tarball(members):
 def test_documentation_and_issues_point_into_the_shipped_docs(members, key):
     url = load('galaxy.yml')[key]
     assert url.startswith('file:'), url
-    path, _, anchor = url[len('file:'):].partition('#')
+    path, dummy, anchor = url[len('file:'):].partition('#')
     assert path in members, url
     if anchor:   # a Markdown heading, as GitHub makes its anchor
         with open(os.path.join(ROOT, path)) as f:
