@@ -25,12 +25,12 @@ LOOKUPS := $(basename $(notdir $(wildcard plugins/lookup/*.py)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
-.PHONY: setup apt venv collection changelog ee-debian test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
+.PHONY: setup apt venv venv-core-oldest collection changelog ee-debian test unit sanity molecule lab demo lab-setup lab-up lab-down lab-status lab-test bench clean help
 
 help:
 	@sed -n '2,5p' Makefile
 
-setup: apt venv collection
+setup: apt venv venv-core-oldest collection
 
 apt:
 	missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done)
@@ -46,6 +46,29 @@ $(VENV)/.stamp: requirements.txt
 	touch $@
 
 venv: $(VENV)/.stamp
+
+# A second venv with the oldest ansible-core meta/runtime.yml claims, named by the hash of its
+# requirements (tests/requirements-core-oldest.txt) and shared by every checkout of this machine:
+# built once (~1.5 min), then reused. Its collections are links into .venv's `ansible` package.
+CORE_OLDEST_REQ := tests/requirements-core-oldest.txt
+VENV_OLDEST := $(HOME)/.cache/openstack_ops-live_migration/venv-core-$(shell sha256sum $(CORE_OLDEST_REQ) | cut -c1-12)
+$(VENV_OLDEST)/.stamp: | $(VENV)/.stamp
+	test -n "$(PY312)" || { echo "Python 3.12 not found: install it or set PY312=" >&2; exit 1; }
+	mkdir -p $(dir $(VENV_OLDEST))
+	exec 9>$(VENV_OLDEST).lock; flock 9   # two checkouts must not build it at once
+	[ -e $@ ] && exit 0
+	rm -rf $(VENV_OLDEST)   # built in place (a venv's scripts name their path); .stamp marks it complete
+	$(PY312) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/pip install -q -r $(CORE_OLDEST_REQ)
+	bundled=$$($(VENV)/bin/python -c 'import ansible_collections.openstack.cloud as c,os;print(os.path.realpath(os.path.join(list(c.__path__)[0],"..","..")))')
+	mkdir -p $(VENV_OLDEST)/collections/ansible_collections/{openstack,ansible}
+	ln -s $$bundled/openstack/cloud $(VENV_OLDEST)/collections/ansible_collections/openstack/cloud
+	ln -s $$bundled/ansible/posix $(VENV_OLDEST)/collections/ansible_collections/ansible/posix
+	site=$$($(VENV_OLDEST)/bin/python -c 'import sysconfig;print(sysconfig.get_path("purelib"))')
+	echo $(VENV_OLDEST)/collections > $$site/zz-bundled-collections.pth
+	touch $@
+
+venv-core-oldest: $(VENV_OLDEST)/.stamp
 
 # The collection is installed from its own built tarball, as users get it.
 collection: venv
@@ -76,27 +99,41 @@ ee-debian: collection
 test: collection
 	tests/run-tiers.sh unit sanity molecule lab
 
-unit: venv
+unit: venv venv-core-oldest
 	pytest -q tests/unit
+	echo "=== the unit tier again under ansible-core $$($(VENV_OLDEST)/bin/python -c 'import ansible.release as r;print(r.__version__)') (requires_ansible's lower bound)"
+	$(VENV_OLDEST)/bin/pytest -q -p no:cacheprovider tests/unit
 
-# ansible-test sanity on the installed collection, antsibull-changelog lint (and CHANGELOG.md is
+# ansible-test sanity on the installed collection plus SANITY_EXTRA: what galaxy.yml's build_ignore
+# leaves out of the tarball (an EE does not need it) but ansible-test has always checked, copied
+# beside it in a tree of its own (.build/sanity); then antsibull-changelog lint (and CHANGELOG.md is
 # what it generates), ansible-lint (production profile), and every module and role rendered by ansible-doc.
 # ansible-test --venv bootstraps pip with a get-pip script from a host this machine cannot
 # reach; its documented way out is a script saved in its cache: tests/sanity/get-pip-offline.py
 # (ensurepip, then pip install from PyPI). ansible-test sees only the collections of its own
 # collection root, so openstack.cloud (whose doc fragment the modules use) is copied beside
-# ours, and it lists files through git, so the installed tree gets a throw-away repository.
+# ours, and it lists files through git, so the tree gets a throw-away repository.
+SANITY_ROOT  := $(BUILD)/sanity
+SANITY_TREE  := $(SANITY_ROOT)/ansible_collections/openstack_ops/live_migration
+SANITY_EXTRA := extensions tests/unit tests/sanity tests/run-tiers.sh tests/requirements-core-oldest.txt changelogs/fragments
 ANSIBLE_TEST_PIP := $(shell $(VENV)/bin/python -c "import re,ansible_test,os;print(re.search(r\"pip='([0-9.]+)'\",open(os.path.join(os.path.dirname(ansible_test.__file__),'_internal','python_requirements.py')).read()).group(1).replace('.','_'))" 2>/dev/null)
-sanity: collection
+sanity: collection venv-core-oldest
 	mkdir -p $(HOME)/.ansible/test/cache
 	test -n "$(ANSIBLE_TEST_PIP)" || { echo "cannot read ansible-test's pip version" >&2; exit 1; }
 	cp tests/sanity/get-pip-offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
-	rm -rf $(COLLECTIONS)/ansible_collections/openstack/cloud
-	mkdir -p $(COLLECTIONS)/ansible_collections/openstack
-	cp -r $$($(VENV)/bin/python -c 'import ansible_collections.openstack.cloud as c;print(list(c.__path__)[0])') $(COLLECTIONS)/ansible_collections/openstack/cloud
-	cd $(INSTALLED)
-	git init -q . && printf 'tests/output/\n' > .gitignore && git add -A >/dev/null
+	rm -rf $(SANITY_ROOT)
+	mkdir -p $(SANITY_TREE) $(SANITY_ROOT)/ansible_collections/openstack
+	cp -a $(INSTALLED)/. $(SANITY_TREE)/
+	for p in $(SANITY_EXTRA); do mkdir -p $(SANITY_TREE)/$$(dirname $$p); cp -a $$p $(SANITY_TREE)/$$p; done
+	cp -r $$($(VENV)/bin/python -c 'import ansible_collections.openstack.cloud as c;print(list(c.__path__)[0])') $(SANITY_ROOT)/ansible_collections/openstack/cloud
+	cd $(SANITY_TREE)
+	git init -q . && printf 'tests/output/\n__pycache__/\n*.pyc\n' > .gitignore && git add -A >/dev/null
 	ansible-test sanity --venv --python 3.12 --color no
+	# the oldest ansible-core claimed (tests/requirements-core-oldest.txt): its compile and
+	# validate-modules tests (~1 min; the others would repeat what the current one checks)
+	old_pip=$$($(VENV_OLDEST)/bin/python -c "import re,ansible_test,os;print(re.search(r\"pip='([0-9.]+)'\",open(os.path.join(os.path.dirname(ansible_test.__file__),'_internal','python_requirements.py')).read()).group(1).replace('.','_'))")
+	cp $(ROOT)/tests/sanity/get-pip-offline.py $(HOME)/.ansible/test/cache/get_pip_$$old_pip.py
+	$(VENV_OLDEST)/bin/ansible-test sanity --venv --python 3.12 --color no --test compile --test validate-modules
 	cd $(ROOT)
 	antsibull-changelog lint
 	antsibull-changelog generate --output $(BUILD)/CHANGELOG.md --output-format md

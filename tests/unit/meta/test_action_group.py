@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -30,6 +31,9 @@ from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.fake_no
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+# ansible-core 2.21 puts the module's arguments in the result (ANSIBLE_INJECT_INVOCATION); older ones
+# (the unit tier also runs under 2.16) drop them: there the cloud reached proves the group default
+INVOCATION = tuple(int(p) for p in importlib.metadata.version('ansible-core').split('.')[:2]) >= (2, 21)
 GROUP = 'group/openstack_ops.live_migration.live_migration'
 CLOUD_FRAGMENT = 'openstack.cloud.openstack'
 
@@ -136,7 +140,8 @@ def test_a_group_default_reaches_every_module_of_the_group(tmp_path):
         result = results['r_' + module]
         assert 'Unsupported parameters' not in result.get('msg', ''), (module, result)
         # openstack.cloud pops `cloud` from the arguments before they are echoed; api_timeout stays
-        assert result['invocation']['module_args']['api_timeout'] == 20, (module, result['invocation'])
+        if INVOCATION:
+            assert result['invocation']['module_args']['api_timeout'] == 20, (module, result['invocation'])
 
     # `cloud` from the group default: with two clouds in clouds.yaml and no OS_CLOUD, the modules
     # reached the one it names
@@ -151,8 +156,11 @@ def test_a_group_default_reaches_every_module_of_the_group(tmp_path):
     assert not drain.get('failed') and 'Would drain cmp1' in drain['msg'], drain   # check mode: the plan only
 
     control = results['r_control']
-    assert control.get('failed') and control['invocation']['module_args']['api_timeout'] != 20, control
+    assert control.get('failed'), control
+    if INVOCATION:
+        assert control['invocation']['module_args']['api_timeout'] != 20, control
 
     report = results['r_live_migration_report']
     assert not report.get('failed'), report
-    assert 'cloud' not in report['invocation']['module_args']
+    if INVOCATION:
+        assert 'cloud' not in report['invocation']['module_args']

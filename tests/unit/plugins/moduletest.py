@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import openstack
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
 
 
@@ -26,8 +28,21 @@ def run_module(module, args, monkeypatch, capsys, conn=None, check_mode=False):
     if check_mode:
         args['_ansible_check_mode'] = True
     capsys.readouterr()
-    with patch_module_args(args):
+    with module_args(args):
         with pytest.raises(SystemExit):
             module.main()
     out = capsys.readouterr().out
     return json.loads(out)
+
+
+try:   # ansible-core >= 2.19
+    from ansible.module_utils.testing import patch_module_args as module_args
+except ImportError:   # ansible-core 2.16 to 2.18 (the oldest the collection claims): the documented older way
+    @contextlib.contextmanager
+    def module_args(args):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved

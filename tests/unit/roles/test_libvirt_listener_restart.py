@@ -19,8 +19,21 @@ def _ansible():
     imported, the in-process module tests' warnings go to the display instead of the result
     (tests/unit/plugins/modules/test_live_migrate.py 'suspect accepted is a warning' failed)."""
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
+    from ansible.template import Templar
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:   # ansible-core < 2.19 (no data tagging): every string is a template
+        def trust_as_template(value):
+            return value
     return DataLoader, Templar, trust_as_template
+
+
+def _holds(templar, condition):
+    """A `when:` condition, evaluated as Ansible does."""
+    if hasattr(templar, "evaluate_conditional"):   # ansible-core >= 2.19
+        return templar.evaluate_conditional(condition)
+    # ansible-core < 2.19: what ansible.playbook.conditional.Conditional renders
+    return templar.template("{%% if %s %%}True{%% else %%}False{%% endif %%}" % condition) in (True, "True")
 
 
 def _trust(data):
@@ -46,7 +59,7 @@ def _conditions(task):
 def _walk(tasks, templar, done):
     """Append (unit, state) for each systemd_service task that would run, in order."""
     for task in tasks:
-        if not all(templar.evaluate_conditional(c) for c in _conditions(task)):
+        if not all(_holds(templar, c) for c in _conditions(task)):
             continue
         if "block" in task:
             _walk(task["block"], templar, done)
