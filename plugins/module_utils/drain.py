@@ -301,7 +301,7 @@ class HostDrain(object):
     def live(self, server, target):
         """live_migrate's own flow for one server, its timeout scaled with its size."""
         params = dict((k, self.p.get(k)) for k in FLOW_OPTIONS)
-        params.update(server=server['id'], target_host=target,
+        params.update(server=server['id'], target_host=target, attach_targets=self.p.get('target_hosts') or None,
                       timeout=server_timeout(server, self.p['timeout_floor'], self.p['timeout_per_gib']))
         flow = LiveMigration(self.api_factory(), params, reader_factory=self.reader_factory,
                              timeline=self.timeline_factory(server), monotonic=self.monotonic, sleep=self.sleep)
@@ -375,7 +375,7 @@ class HostDrain(object):
         moved = len(self.result['moved'])
         blocking = [x for x in leftovers if not x['allowed']]
         if blocking or self.result['not_moved']:
-            names = '; '.join('%s (%s): %s' % (x['name'], x['id'], x['why']) for x in blocking)
+            names = '; '.join('%s (%s): %s' % (x['name'], x['id'], x['why'].rstrip('.')) for x in blocking)
             msg = ('Drain of %s is NOT complete: %d server(s) moved and verified, %d failed, %d left on the host%s. '
                    'The service stays disabled (%r); run the drain again to retry (a migration still running is '
                    'attached to, never started twice), or undrain-host.yml to put the host back in service.' % (

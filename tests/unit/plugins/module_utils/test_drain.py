@@ -237,3 +237,40 @@ CLASSIFY = [
 @table(CLASSIFY)
 def test_classify(case):
     assert dr.classify(case['s'], case.get('cold', False))[0] == case['action']
+
+
+ATTACH = [
+    dict(id='to the other target', dest='cmp3', targets=['cmp2', 'cmp3']),
+    dict(id='to the round-robin target', dest='cmp2', targets=['cmp2', 'cmp3']),
+    dict(id='no target_hosts: wherever the scheduler sent it', dest='cmp3', targets=None),
+]
+
+
+@table(ATTACH)
+def test_a_rerun_attaches_to_a_migration_in_progress_to_any_of_its_targets(case):
+    """Round-robin hands this server cmp2; the migration a lost run started goes to cmp3. It is still
+    the drain's own move: attached to and verified on cmp3, never refused, never requested again."""
+    cloud = cloud_with(srv('a', 'web'), computes=('cmp1', 'cmp2', 'cmp3'))
+    cloud.plan = fakes.success_plan(dest=case['dest'], start=20.0)
+    cloud.compute.post('/servers/a/action', json={'os-migrateLive': {'host': case['dest'], 'block_migration': True}},
+                       microversion='2.68')
+    cloud.clock.sleep(5)
+    cloud.calls = []
+    result, error = run(cloud, target_hosts=case['targets'])
+    assert error is None, result['msg']
+    assert not cloud.called('post')
+    moved = result['moved'][0]
+    assert moved['attached'] is True and moved['dest_host'] == case['dest'] == moved['server_host']
+    assert cloud.servers['a']['OS-EXT-SRV-ATTR:host'] == case['dest']
+
+
+def test_a_migration_in_progress_to_a_host_outside_the_targets_is_not_the_drains():
+    cloud = cloud_with(srv('a', 'web'), computes=('cmp1', 'cmp2', 'cmp3', 'cmp4'))
+    cloud.plan = fakes.success_plan(dest='cmp4', start=20.0)
+    cloud.compute.post('/servers/a/action', json={'os-migrateLive': {'host': 'cmp4', 'block_migration': True}},
+                       microversion='2.68')
+    cloud.clock.sleep(5)
+    cloud.calls = []
+    result, error = run(cloud, target_hosts=['cmp2', 'cmp3'])
+    assert error is not None and not cloud.called('post')
+    assert 'not to one of the target_hosts (cmp2, cmp3)' in result['not_moved'][0]['msg']
