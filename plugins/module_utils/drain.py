@@ -243,9 +243,13 @@ class HostDrain(object):
 
     def disable(self, service):
         if service['status'] != 'enabled':
-            self.result.update(disabled_reason=service.get('disabled_reason'), disabled_by_drain=False)
-            self.warnings.append('The nova-compute service of %s was disabled already (reason: %r): that reason is '
-                                 'kept.' % (service['host'], service.get('disabled_reason')))
+            reason = service.get('disabled_reason')
+            # a rerun finds the reason an earlier drain set: still the drain's (undrain enables it again)
+            self.result.update(disabled_reason=reason, disabled_by_drain=is_drain_reason(reason))
+            if not is_drain_reason(reason):
+                self.warnings.append('The nova-compute service of %s was disabled already (reason: %r): that reason '
+                                     'is kept, and undrain leaves the service disabled (unless force_enable).' % (
+                                         service['host'], reason))
             return
         reason = drain_reason(self.now() if self.now else None)
         self.api.disable_compute_service(service, reason)

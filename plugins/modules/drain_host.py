@@ -167,7 +167,9 @@ disabled_reason:
   returned: with state=drained
   type: str
 disabled_by_drain:
-  description: True when this drain disabled the service (undrain enables it again).
+  description:
+    - True when the service is disabled with a drain's reason, set by this run or, on a rerun, by an earlier
+      one (undrain enables it again). False when it was disabled for another reason, which is kept.
   returned: with state=drained
   type: bool
 servers:

@@ -90,6 +90,12 @@ REFUSALS = [
          expect=['No other nova-compute service is enabled and up']),
     dict(id='target disabled', params=dict(target_hosts=['cmp2']), setup=lambda c: c.service('cmp2').update(
         status='disabled'), expect=['target_hosts: the nova-compute service of cmp2 is disabled']),
+    dict(id='target down', params=dict(target_hosts=['cmp2']), setup=lambda c: c.service('cmp2').update(
+        state='down'), expect=['target_hosts: the nova-compute service of cmp2 is down']),
+    dict(id='target forced down', params=dict(target_hosts=['cmp2']), setup=lambda c: c.service('cmp2').update(
+        forced_down=True), expect=['target_hosts: the nova-compute service of cmp2 is down']),
+    dict(id='target unknown', params=dict(target_hosts=['cmp2', 'cmp7']),
+         expect=['target_hosts: cmp7 is not a nova-compute host']),
     dict(id='target is the host', params=dict(target_hosts=['cmp1']), expect=['names the host being drained']),
     dict(id='no room', setup=lambda c: c.usages['rp-cmp2'].update(MEMORY_MB=15800),
          expect=['cannot hold the servers of cmp1: MEMORY_MB: the servers need 512, the targets have 72 free']),
@@ -107,6 +113,43 @@ def test_checks_change_nothing(case):
         assert text in error.msg, error.msg
     assert 'Nothing was changed.' in error.msg
     assert not cloud.called('post') and not cloud.called('disable_service')
+
+
+ORDER = [
+    dict(id='smallest first (the default)', order='smallest', expected=['b', 'c', 'a']),
+    dict(id='largest first', order='largest', expected=['a', 'c', 'b']),
+    dict(id='by name', order='name', expected=['c', 'a', 'b']),
+]
+
+
+@table(ORDER)
+def test_order(case):
+    """RAM plus local disk: a 2048 MiB, b 128 MiB, c 512 MiB (same 1 GB disk); names: c 'alpha', a 'mid',
+    b 'zulu'."""
+    cloud = cloud_with(srv('a', 'mid', ram=2048), srv('b', 'zulu', ram=128), srv('c', 'alpha', ram=512))
+    result, error = run(cloud, order=case['order'])
+    assert error is None, result['msg']
+    assert posts(cloud) == case['expected']
+
+
+def test_a_rerun_of_a_finished_drain_changes_nothing():
+    cloud = cloud_with(srv('a', 'web'), srv('b', 'db'))
+    first, error = run(cloud)
+    assert error is None, first['msg']
+    reason = cloud.service('cmp1')['disabled_reason']
+    assert first['changed'] is True and first['disabled_by_drain'] is True and first['disabled_reason'] == reason
+    cloud.calls = []
+    again, error = run(cloud)
+    assert error is None, again['msg']
+    assert again['changed'] is False and again['moved'] == [] and again['leftovers'] == []
+    assert not cloud.called('post') and not cloud.called('disable_service') and not cloud.called('enable_service')
+    # the reason is the drain's own, from the first run: kept, and read as the drain's (undrain enables it)
+    assert cloud.service('cmp1')['disabled_reason'] == reason
+    assert again['disabled_reason'] == reason and again['disabled_by_drain'] is True
+    assert 'Drain of cmp1 complete: 0 server(s) moved and verified, 0 left' in again['msg']
+    assert reason in again['msg']
+    planned, error = run(cloud, check_mode=True)
+    assert error is None and planned['changed'] is False
 
 
 def test_an_operator_reason_is_kept():
