@@ -21,7 +21,8 @@ In the order it happens (``HostDrain.run``):
 5. the host's servers are listed again: the drain succeeds only when none is left, or each one that is
    left was allowed (``allow_leftovers``); a server that arrived during the drain is a leftover too.
 
-``undrain`` puts the host back in service: it enables the service only when the reason is ours.
+``undrain`` puts the host back in service: it enables the service only when the reason is ours, after
+waiting (``wait_up_timeout``) for it to report up when asked.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views
 REASON_PREFIX = 'openstack_ops.live_migration drain'
 LIVE, COLD, LEFTOVER = 'live', 'cold', 'leftover'
 COLD_WAIT_S = 900.0
+WAIT_UP_POLL_S = 5.0     # undrain's wait for the service to report up
 # live_migrate's options that a drain passes on to each move (the module offers them with live_migrate's spec)
 FLOW_OPTIONS = ('block_migration', 'on_timeout', 'queue_timeout', 'outage_budget', 'poll_interval', 'recover_on_abort',
                 'accept_suspect_block_migration', 'libvirt_uri', 'libvirt_addresses')
@@ -147,18 +149,50 @@ class HostDrain(object):
         host = self.p['host']
         service = self.service_of(host, self.api.compute_services())
         self.result['service'] = service
-        if service['status'] == 'enabled':
-            self.result.update(ok=True, msg='The nova-compute service of %s is enabled already: nothing to do.' % host)
-            return self.result
+        self.not_someone_elses(service)      # before waiting: no wait for a service that stays disabled anyway
+        waited = ''
+        if (self.p.get('wait_up_timeout') or 0) > 0 and not check_mode:
+            service, waited = self.wait_up(host, service)
+            self.not_someone_elses(service)
         reason = service.get('disabled_reason')
-        if not is_drain_reason(reason) and not self.p.get('force_enable'):
-            self.refuse('The nova-compute service of %s was disabled by someone else (reason: %r), not by a drain: '
-                        'it is left disabled. Enable it by hand, or rerun with force_enable=true.' % (host, reason))
+        if service['status'] == 'enabled':
+            self.result.update(ok=True, msg='The nova-compute service of %s is enabled already%s: nothing to do.' % (
+                host, waited))
+            return self.result
         if not check_mode:
             self.api.enable_compute_service(service)
         self.result.update(ok=True, changed=True, service=dict(service, status='enabled', disabled_reason=None),
-                           msg='The nova-compute service of %s is enabled again (it was disabled: %r).' % (host, reason))
+                           msg='The nova-compute service of %s is enabled again%s (it was disabled: %r).' % (
+                               host, waited, reason))
         return self.result
+
+    def not_someone_elses(self, service):
+        reason = service.get('disabled_reason')
+        if service['status'] != 'enabled' and not is_drain_reason(reason) and not self.p.get('force_enable'):
+            self.refuse('The nova-compute service of %s was disabled by someone else (reason: %r), not by a drain: '
+                        'it is left disabled. Enable it by hand, or rerun with force_enable=true.' % (
+                            service['host'], reason))
+
+    def wait_up(self, host, service):
+        """Wait up to wait_up_timeout s for the service to report up (nova-compute back after a reboot):
+        (the service as last read, ' (up after N s)'); refuses, with nothing changed, when it stays down."""
+        limit = float(self.p['wait_up_timeout'])
+        t0 = self.monotonic()
+        while True:
+            if service['forced_down']:
+                self.refuse('The nova-compute service of %s is forced down: it never reports up by itself. Unset it '
+                            '(openstack compute service set --up %s nova-compute) once the host is back, then run '
+                            'this again.' % (host, host))
+            if service['state'] == 'up':
+                waited = self.monotonic() - t0
+                return service, ' (up after %s)' % fmt_duration(waited) if waited > 0 else ' (up)'
+            if self.monotonic() - t0 >= limit:
+                self.refuse('The nova-compute service of %s is still down after wait_up_timeout=%d s: it was not '
+                            'enabled. Check nova-compute on %s (and that it reaches the message queue), or raise '
+                            'wait_up_timeout.' % (host, limit, host))
+            self.sleep(min(WAIT_UP_POLL_S, max(0.1, limit - (self.monotonic() - t0))))
+            service = self.service_of(host, self.api.compute_services())
+            self.result['service'] = service
 
     # ------------------------------------------------------------ drain
     def drain(self, check_mode=False):

@@ -19,7 +19,7 @@ PARAMS = dict(host='cmp1', target_hosts=None, max_parallel=1, order='smallest', 
               cold_migrate_stopped=False, allow_leftovers=[], timeout_floor=600, timeout_per_gib=120,
               block_migration=True, on_timeout='abort', queue_timeout=1800, outage_budget=300, poll_interval=1.0,
               libvirt_uri='qemu+tcp://{host}/system', libvirt_addresses=None, recover_on_abort=False,
-              accept_suspect_block_migration=False, force_enable=False)
+              accept_suspect_block_migration=False, force_enable=False, wait_up_timeout=0)
 
 
 def srv(sid, name, host='cmp1', status='ACTIVE', ram=256, **over):
@@ -317,3 +317,39 @@ def test_a_migration_in_progress_to_a_host_outside_the_targets_is_not_the_drains
     result, error = run(cloud, target_hosts=['cmp2', 'cmp3'])
     assert error is not None and not cloud.called('post')
     assert 'not to one of the target_hosts (cmp2, cmp3)' in result['not_moved'][0]['msg']
+
+
+WAIT_UP = [
+    dict(id='back after 12 s: enabled then', up_at=12.0, timeout=60, enabled=True, msg='enabled again (up after 1'),
+    dict(id='already up: no wait', state='up', timeout=60, enabled=True, msg='enabled again (up) ', waited=0),
+    dict(id='still down: refused, not enabled', timeout=30, enabled=False, waited=30,
+         error='still down after wait_up_timeout=30 s: it was not enabled'),
+    dict(id='forced down: refused at once', forced=True, timeout=60, enabled=False, waited=0,
+         error='is forced down: it never reports up by itself'),
+    dict(id="an operator's reason: refused before any wait", reason='RMA ticket 42', timeout=60, enabled=False,
+         waited=0, error='disabled by someone else'),
+    dict(id='0 (the default): enabled at once, down or not', timeout=0, enabled=True, waited=0,
+         msg='enabled again (it was disabled'),
+]
+
+
+@table(WAIT_UP)
+def test_undrain_waits_for_the_service_to_be_up_when_asked(case):
+    cloud = cloud_with(srv('a', 'web'))
+    cloud.service('cmp1').update(status='disabled', disabled_reason=case.get('reason', dr.drain_reason()),
+                                 state=case.get('state', 'down'), forced_down=case.get('forced', False))
+    if case.get('up_at'):
+        cloud.t0 = cloud.clock.now
+        cloud.steps = [(case['up_at'], lambda c: c.service('cmp1').update(state='up'))]
+    t0 = cloud.clock.now
+    result, error = run(cloud, op='undrain', wait_up_timeout=case['timeout'])
+    if case.get('error'):
+        assert error is not None and case['error'] in error.msg and 'Nothing was changed' in error.msg, error.msg
+        assert not cloud.called('enable_service')
+    else:
+        assert error is None and result['changed'] is True and case['msg'] in result['msg'], result['msg']
+    assert (cloud.service('cmp1')['status'] == 'enabled') is case['enabled']
+    if 'waited' in case:
+        assert cloud.clock.now - t0 == case['waited']
+    if case.get('up_at'):
+        assert case['up_at'] <= cloud.clock.now - t0 <= case['up_at'] + dr.WAIT_UP_POLL_S
