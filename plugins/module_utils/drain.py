@@ -340,6 +340,7 @@ class HostDrain(object):
         """live_migrate's own flow for one server, its timeout scaled with its size."""
         params = dict((k, self.p.get(k)) for k in FLOW_OPTIONS)
         params.update(server=server['id'], target_host=target, attach_targets=self.p.get('target_hosts') or None,
+                      expected_host=server.get('host'),
                       timeout=server_timeout(server, self.p['timeout_floor'], self.p['timeout_per_gib']))
         flow = LiveMigration(self.api_factory(), params, reader_factory=self.reader_factory,
                              timeline=self.timeline_factory(server), monotonic=self.monotonic, sleep=self.sleep)

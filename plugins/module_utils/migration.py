@@ -240,6 +240,11 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
         current = self.migration_in_progress(server, records)
         if current is not None:
             return self.attach(server, current, records, check_mode)
+        # a drain's move: the host it listed the server on; found elsewhere, with no migration in progress, the
+        # server has moved already (a lost run's migration ended meanwhile): verified there, never moved again
+        expected = p.get('expected_host')
+        if expected and server['host'] != expected:
+            return self.already_there(server, server['host'], records)
         if target and server['host'] == target:
             return self.already_there(server, target, records)
         problems = server_problems(server)

@@ -353,3 +353,20 @@ def test_undrain_waits_for_the_service_to_be_up_when_asked(case):
         assert cloud.clock.now - t0 == case['waited']
     if case.get('up_at'):
         assert case['up_at'] <= cloud.clock.now - t0 <= case['up_at'] + dr.WAIT_UP_POLL_S
+
+
+def test_a_server_that_left_the_host_before_its_turn_is_not_moved_again():
+    """Listed on cmp1 when the drain started; by its turn (queued behind max_parallel) it is ACTIVE on
+    cmp2, its migration (a lost run's, or an operator's) done: verified there, never requested again."""
+    cloud = cloud_with(srv('a', 'one'), srv('b', 'two'), computes=('cmp1', 'cmp2', 'cmp3'))
+
+    def b_moves(c):
+        c.servers['b'].update({'OS-EXT-SRV-ATTR:host': 'cmp2', 'OS-EXT-SRV-ATTR:hypervisor_hostname': 'cmp2.lab'})
+        if 'b' in c.domains['cmp1']:
+            c.domains['cmp2']['b'] = c.domains['cmp1'].pop('b')
+    cloud.plan = fakes.success_plan() + [(0.5, b_moves)]
+    result, error = run(cloud, order='name')
+    assert error is None, result['msg']
+    assert posts(cloud) == ['a'], 'b was requested a second migration'
+    b = [m for m in result['moved'] if m['id'] == 'b'][0]
+    assert b['ok'] is True and b['changed'] is False and 'is already on cmp2: nothing to do' in b['msg']
