@@ -363,6 +363,21 @@ class HostDrain(object):
         out = {'id': sid, 'name': server.get('name'), 'ok': False, 'changed': False, 'source_host': source,
                'dest_host': target, 'on_source_active': False}
         try:
+            # as listed at the start? (its turn may come long after): elsewhere, it moved already; no longer
+            # SHUTOFF (started meanwhile), a cold migration would stop it: neither is moved
+            now = api.get_server(sid)
+            if now.get('host') != source or (now.get('status') or '').upper() != 'SHUTOFF' or now.get('task_state'):
+                out.update(server_host=now.get('host'), dest_host=now.get('host'))
+                if now.get('host') != source and (now.get('status') or '').upper() == 'SHUTOFF' \
+                        and not now.get('task_state'):
+                    out.update(ok=True, msg='%s is already on %s (SHUTOFF): nothing to do.' % (
+                        server.get('name'), now.get('host')))
+                else:
+                    out['msg'] = ('%s (%s) was SHUTOFF on %s when the drain started; it is now %s (task %s) on %s: '
+                                  'not cold-migrated. Run the drain again.' % (
+                                      server.get('name'), sid, source, now.get('status'), now.get('task_state'),
+                                      now.get('host')))
+                return out
             api.cold_migrate(sid, target)
             out['changed'] = True
             deadline = self.monotonic() + COLD_WAIT_S

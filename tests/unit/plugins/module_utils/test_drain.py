@@ -370,3 +370,26 @@ def test_a_server_that_left_the_host_before_its_turn_is_not_moved_again():
     assert posts(cloud) == ['a'], 'b was requested a second migration'
     b = [m for m in result['moved'] if m['id'] == 'b'][0]
     assert b['ok'] is True and b['changed'] is False and 'is already on cmp2: nothing to do' in b['msg']
+
+
+COLD_TURN = [
+    dict(id='moved already: verified, not moved again', change={'OS-EXT-SRV-ATTR:host': 'cmp2'}, ok=True,
+         msg='stopped is already on cmp2 (SHUTOFF): nothing to do'),
+    dict(id='started meanwhile: not cold-migrated (it would be stopped)', change={'status': 'ACTIVE'}, ok=False,
+         msg='was SHUTOFF on cmp1 when the drain started; it is now ACTIVE (task None) on cmp1: not cold-migrated'),
+]
+
+
+@table(COLD_TURN)
+def test_a_stopped_server_is_read_again_at_its_turn(case, monkeypatch):
+    cloud = cloud_with(srv('s', 'stopped', status='SHUTOFF', **{'OS-EXT-STS:vm_state': 'stopped'}))
+    original = dr.HostDrain.cold
+
+    def cold(self, server, target):
+        cloud.servers['s'].update(case['change'])     # between the listing and its turn
+        return original(self, server, target)
+    monkeypatch.setattr(dr.HostDrain, 'cold', cold)
+    result, error = run(cloud, cold_migrate_stopped=True)
+    assert not cloud.called('migrate_server')
+    outcome = (result['moved'] + result['not_moved'])[0]
+    assert outcome['ok'] is case['ok'] and case['msg'] in outcome['msg'], outcome
