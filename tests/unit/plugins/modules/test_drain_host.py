@@ -25,8 +25,8 @@ CASES = [
          msg='enabled already', no_post=True),
     dict(id='bad wait_up_timeout', args=dict(host='cmp1', state='undrained', wait_up_timeout=-1),
          expect=dict(failed=True), msg='wait_up_timeout must be at least 0. Nothing was changed.', no_post=True),
-    dict(id='undrained, waited for a service that stays down', args=dict(host='cmp1', state='undrained',
-                                                                          wait_up_timeout=20),
+    dict(id='undrained, waited for a service that stays down',
+         args=dict(host='cmp1', state='undrained', wait_up_timeout=20),
          setup=lambda c: c.service('cmp1').update(status='disabled', disabled_reason=dr.drain_reason(), state='down'),
          expect=dict(failed=True, changed=False), msg='still down after wait_up_timeout=20 s', no_post=True),
 ]
