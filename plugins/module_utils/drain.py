@@ -21,7 +21,8 @@ In the order it happens (``HostDrain.run``):
 5. the host's servers are listed again: the drain succeeds only when none is left, or each one that is
    left was allowed (``allow_leftovers``); a server that arrived during the drain is a leftover too.
 
-``undrain`` puts the host back in service: it enables the service only when the reason is ours.
+``undrain`` puts the host back in service: it enables the service only when the reason is ours, after
+waiting (``wait_up_timeout``) for it to report up when asked.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views
 REASON_PREFIX = 'openstack_ops.live_migration drain'
 LIVE, COLD, LEFTOVER = 'live', 'cold', 'leftover'
 COLD_WAIT_S = 900.0
+WAIT_UP_POLL_S = 5.0     # undrain's wait for the service to report up
 # live_migrate's options that a drain passes on to each move (the module offers them with live_migrate's spec)
 FLOW_OPTIONS = ('block_migration', 'on_timeout', 'queue_timeout', 'outage_budget', 'poll_interval', 'recover_on_abort',
                 'accept_suspect_block_migration', 'libvirt_uri', 'libvirt_addresses')
@@ -147,18 +149,50 @@ class HostDrain(object):
         host = self.p['host']
         service = self.service_of(host, self.api.compute_services())
         self.result['service'] = service
-        if service['status'] == 'enabled':
-            self.result.update(ok=True, msg='The nova-compute service of %s is enabled already: nothing to do.' % host)
-            return self.result
+        self.not_someone_elses(service)      # before waiting: no wait for a service that stays disabled anyway
+        waited = ''
+        if (self.p.get('wait_up_timeout') or 0) > 0 and not check_mode:
+            service, waited = self.wait_up(host, service)
+            self.not_someone_elses(service)
         reason = service.get('disabled_reason')
-        if not is_drain_reason(reason) and not self.p.get('force_enable'):
-            self.refuse('The nova-compute service of %s was disabled by someone else (reason: %r), not by a drain: '
-                        'it is left disabled. Enable it by hand, or rerun with force_enable=true.' % (host, reason))
+        if service['status'] == 'enabled':
+            self.result.update(ok=True, msg='The nova-compute service of %s is enabled already%s: nothing to do.' % (
+                host, waited))
+            return self.result
         if not check_mode:
             self.api.enable_compute_service(service)
         self.result.update(ok=True, changed=True, service=dict(service, status='enabled', disabled_reason=None),
-                           msg='The nova-compute service of %s is enabled again (it was disabled: %r).' % (host, reason))
+                           msg='The nova-compute service of %s is enabled again%s (it was disabled: %r).' % (
+                               host, waited, reason))
         return self.result
+
+    def not_someone_elses(self, service):
+        reason = service.get('disabled_reason')
+        if service['status'] != 'enabled' and not is_drain_reason(reason) and not self.p.get('force_enable'):
+            self.refuse('The nova-compute service of %s was disabled by someone else (reason: %r), not by a drain: '
+                        'it is left disabled. Enable it by hand, or rerun with force_enable=true.' % (
+                            service['host'], reason))
+
+    def wait_up(self, host, service):
+        """Wait up to wait_up_timeout s for the service to report up (nova-compute back after a reboot):
+        (the service as last read, ' (up after N s)'); refuses, with nothing changed, when it stays down."""
+        limit = float(self.p['wait_up_timeout'])
+        t0 = self.monotonic()
+        while True:
+            if service['forced_down']:
+                self.refuse('The nova-compute service of %s is forced down: it never reports up by itself. Unset it '
+                            '(openstack compute service set --up %s nova-compute) once the host is back, then run '
+                            'this again.' % (host, host))
+            if service['state'] == 'up':
+                waited = self.monotonic() - t0
+                return service, ' (up after %s)' % fmt_duration(waited) if waited > 0 else ' (up)'
+            if self.monotonic() - t0 >= limit:
+                self.refuse('The nova-compute service of %s is still down after wait_up_timeout=%d s: it was not '
+                            'enabled. Check nova-compute on %s (and that it reaches the message queue), or raise '
+                            'wait_up_timeout.' % (host, limit, host))
+            self.sleep(min(WAIT_UP_POLL_S, max(0.1, limit - (self.monotonic() - t0))))
+            service = self.service_of(host, self.api.compute_services())
+            self.result['service'] = service
 
     # ------------------------------------------------------------ drain
     def drain(self, check_mode=False):
@@ -243,9 +277,13 @@ class HostDrain(object):
 
     def disable(self, service):
         if service['status'] != 'enabled':
-            self.result.update(disabled_reason=service.get('disabled_reason'), disabled_by_drain=False)
-            self.warnings.append('The nova-compute service of %s was disabled already (reason: %r): that reason is '
-                                 'kept.' % (service['host'], service.get('disabled_reason')))
+            reason = service.get('disabled_reason')
+            # a rerun finds the reason an earlier drain set: still the drain's (undrain enables it again)
+            self.result.update(disabled_reason=reason, disabled_by_drain=is_drain_reason(reason))
+            if not is_drain_reason(reason):
+                self.warnings.append('The nova-compute service of %s was disabled already (reason: %r): that reason '
+                                     'is kept, and undrain leaves the service disabled (unless force_enable).' % (
+                                         service['host'], reason))
             return
         reason = drain_reason(self.now() if self.now else None)
         self.api.disable_compute_service(service, reason)
@@ -301,7 +339,8 @@ class HostDrain(object):
     def live(self, server, target):
         """live_migrate's own flow for one server, its timeout scaled with its size."""
         params = dict((k, self.p.get(k)) for k in FLOW_OPTIONS)
-        params.update(server=server['id'], target_host=target,
+        params.update(server=server['id'], target_host=target, attach_targets=self.p.get('target_hosts') or None,
+                      expected_host=server.get('host'),
                       timeout=server_timeout(server, self.p['timeout_floor'], self.p['timeout_per_gib']))
         flow = LiveMigration(self.api_factory(), params, reader_factory=self.reader_factory,
                              timeline=self.timeline_factory(server), monotonic=self.monotonic, sleep=self.sleep)
@@ -324,6 +363,21 @@ class HostDrain(object):
         out = {'id': sid, 'name': server.get('name'), 'ok': False, 'changed': False, 'source_host': source,
                'dest_host': target, 'on_source_active': False}
         try:
+            # as listed at the start? (its turn may come long after): elsewhere, it moved already; no longer
+            # SHUTOFF (started meanwhile), a cold migration would stop it: neither is moved
+            now = api.get_server(sid)
+            if now.get('host') != source or (now.get('status') or '').upper() != 'SHUTOFF' or now.get('task_state'):
+                out.update(server_host=now.get('host'), dest_host=now.get('host'))
+                if now.get('host') != source and (now.get('status') or '').upper() == 'SHUTOFF' \
+                        and not now.get('task_state'):
+                    out.update(ok=True, msg='%s is already on %s (SHUTOFF): nothing to do.' % (
+                        server.get('name'), now.get('host')))
+                else:
+                    out['msg'] = ('%s (%s) was SHUTOFF on %s when the drain started; it is now %s (task %s) on %s: '
+                                  'not cold-migrated. Run the drain again.' % (
+                                      server.get('name'), sid, source, now.get('status'), now.get('task_state'),
+                                      now.get('host')))
+                return out
             api.cold_migrate(sid, target)
             out['changed'] = True
             deadline = self.monotonic() + COLD_WAIT_S
@@ -375,7 +429,7 @@ class HostDrain(object):
         moved = len(self.result['moved'])
         blocking = [x for x in leftovers if not x['allowed']]
         if blocking or self.result['not_moved']:
-            names = '; '.join('%s (%s): %s' % (x['name'], x['id'], x['why']) for x in blocking)
+            names = '; '.join('%s (%s): %s' % (x['name'], x['id'], x['why'].rstrip('.')) for x in blocking)
             msg = ('Drain of %s is NOT complete: %d server(s) moved and verified, %d failed, %d left on the host%s. '
                    'The service stays disabled (%r); run the drain again to retry (a migration still running is '
                    'attached to, never started twice), or undrain-host.yml to put the host back in service.' % (

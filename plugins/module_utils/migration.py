@@ -240,6 +240,11 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
         current = self.migration_in_progress(server, records)
         if current is not None:
             return self.attach(server, current, records, check_mode)
+        # a drain's move: the host it listed the server on; found elsewhere, with no migration in progress, the
+        # server has moved already (a lost run's migration ended meanwhile): verified there, never moved again
+        expected = p.get('expected_host')
+        if expected and server['host'] != expected:
+            return self.already_there(server, server['host'], records)
         if target and server['host'] == target:
             return self.already_there(server, target, records)
         problems = server_problems(server)
@@ -277,13 +282,21 @@ class LiveMigration(Checks, Watching, Verdict, TimeoutPolicy):
         sid, mid = server['id'], current.get('id')
         dest = current.get('dest_compute')
         target = p.get('target_host')
+        # a drain's move: a migration to any of the drain's targets is its own (the target it would hand
+        # this server now may differ from the one a lost run handed it)
+        any_of = p.get('attach_targets')
         head = 'A live migration of %s is already in progress: migration %s from %s to %s (status %r)' % (
             self.who(server), mid, current.get('source_compute'), dest or 'a host the scheduler is choosing',
             migration_status(current))
         self.result.update(migration=current, dest_host=dest)
-        if target and dest and dest != target:
-            self.refuse('%s, not to the target_host %s. Wait for it to end, or abort it '
-                        '(openstack server migration abort %s %s), then run this again.' % (head, target, sid, mid))
+        abort = 'Wait for it to end, or abort it (openstack server migration abort %s %s), then run this again.' % (
+            sid, mid)
+        if any_of:
+            if dest and dest not in any_of:
+                self.refuse('%s, not to one of the target_hosts (%s). %s' % (head, ', '.join(any_of), abort))
+            target = p['target_host'] = dest    # the verdict checks where it goes
+        elif target and dest and dest != target:
+            self.refuse('%s, not to the target_host %s. %s' % (head, target, abort))
         self.source_host = current.get('source_compute') or server['host']
         self.paused_before = server_paused(server)
         self.result.update(attached=True, source_host=self.source_host)

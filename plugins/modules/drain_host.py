@@ -81,6 +81,13 @@ options:
     description: With C(state=undrained), enable the service even when someone else disabled it.
     type: bool
     default: false
+  wait_up_timeout:
+    description:
+      - With C(state=undrained), first wait up to this many seconds for the host's nova-compute service to
+        report up (after a reboot); still down then, or forced down, the service is not enabled and the task
+        fails. C(0) does not wait (the service is enabled, up or not). Not waited for in check mode.
+    type: int
+    default: 0
   progress_dir:
     description: A folder for one live_migrate progress log per server (C(<server id>.jsonl)).
     type: path
@@ -133,11 +140,12 @@ EXAMPLES = r'''
     max_parallel: 2
     libvirt_uri: "qemu+tls://{host}/system"
 
-- name: Put it back in service
+- name: Put it back in service once nova-compute is up again after the reboot
   openstack_ops.live_migration.drain_host:
     cloud: admin
     host: compute-07
     state: undrained
+    wait_up_timeout: 600
 '''
 
 RETURN = r'''
@@ -167,7 +175,9 @@ disabled_reason:
   returned: with state=drained
   type: str
 disabled_by_drain:
-  description: True when this drain disabled the service (undrain enables it again).
+  description:
+    - True when the service is disabled with a drain's reason, set by this run or, on a rerun, by an earlier
+      one (undrain enables it again). False when it was disabled for another reason, which is kept.
   returned: with state=drained
   type: bool
 servers:
@@ -232,6 +242,7 @@ class DrainHostModule(ClearConnectErrors, OpenStackModule):
         timeout_floor=dict(type='int', default=600),
         timeout_per_gib=dict(type='int', default=120),
         force_enable=dict(type='bool', default=False),
+        wait_up_timeout=dict(type='int', default=0),
         progress_dir=dict(type='path'),
         **dict((k, ARGUMENT_SPEC[k]) for k in FLOW_OPTIONS)
     )
@@ -240,7 +251,7 @@ class DrainHostModule(ClearConnectErrors, OpenStackModule):
     def run(self):
         p = dict((k, self.params[k]) for k in self.argument_spec)
         for name, low in (('max_parallel', 1), ('retries', 0), ('max_failures', 0), ('timeout_floor', 1),
-                          ('timeout_per_gib', 0)):
+                          ('timeout_per_gib', 0), ('wait_up_timeout', 0)):
             if p[name] < low:
                 self.fail_json(msg='%s must be at least %s. Nothing was changed.' % (name, low))
         if p['libvirt_uri'] and not HAS_LIBVIRT:

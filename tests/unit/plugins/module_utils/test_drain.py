@@ -19,7 +19,7 @@ PARAMS = dict(host='cmp1', target_hosts=None, max_parallel=1, order='smallest', 
               cold_migrate_stopped=False, allow_leftovers=[], timeout_floor=600, timeout_per_gib=120,
               block_migration=True, on_timeout='abort', queue_timeout=1800, outage_budget=300, poll_interval=1.0,
               libvirt_uri='qemu+tcp://{host}/system', libvirt_addresses=None, recover_on_abort=False,
-              accept_suspect_block_migration=False, force_enable=False)
+              accept_suspect_block_migration=False, force_enable=False, wait_up_timeout=0)
 
 
 def srv(sid, name, host='cmp1', status='ACTIVE', ram=256, **over):
@@ -90,6 +90,12 @@ REFUSALS = [
          expect=['No other nova-compute service is enabled and up']),
     dict(id='target disabled', params=dict(target_hosts=['cmp2']), setup=lambda c: c.service('cmp2').update(
         status='disabled'), expect=['target_hosts: the nova-compute service of cmp2 is disabled']),
+    dict(id='target down', params=dict(target_hosts=['cmp2']), setup=lambda c: c.service('cmp2').update(
+        state='down'), expect=['target_hosts: the nova-compute service of cmp2 is down']),
+    dict(id='target forced down', params=dict(target_hosts=['cmp2']), setup=lambda c: c.service('cmp2').update(
+        forced_down=True), expect=['target_hosts: the nova-compute service of cmp2 is down']),
+    dict(id='target unknown', params=dict(target_hosts=['cmp2', 'cmp7']),
+         expect=['target_hosts: cmp7 is not a nova-compute host']),
     dict(id='target is the host', params=dict(target_hosts=['cmp1']), expect=['names the host being drained']),
     dict(id='no room', setup=lambda c: c.usages['rp-cmp2'].update(MEMORY_MB=15800),
          expect=['cannot hold the servers of cmp1: MEMORY_MB: the servers need 512, the targets have 72 free']),
@@ -107,6 +113,43 @@ def test_checks_change_nothing(case):
         assert text in error.msg, error.msg
     assert 'Nothing was changed.' in error.msg
     assert not cloud.called('post') and not cloud.called('disable_service')
+
+
+ORDER = [
+    dict(id='smallest first (the default)', order='smallest', expected=['b', 'c', 'a']),
+    dict(id='largest first', order='largest', expected=['a', 'c', 'b']),
+    dict(id='by name', order='name', expected=['c', 'a', 'b']),
+]
+
+
+@table(ORDER)
+def test_order(case):
+    """RAM plus local disk: a 2048 MiB, b 128 MiB, c 512 MiB (same 1 GB disk); names: c 'alpha', a 'mid',
+    b 'zulu'."""
+    cloud = cloud_with(srv('a', 'mid', ram=2048), srv('b', 'zulu', ram=128), srv('c', 'alpha', ram=512))
+    result, error = run(cloud, order=case['order'])
+    assert error is None, result['msg']
+    assert posts(cloud) == case['expected']
+
+
+def test_a_rerun_of_a_finished_drain_changes_nothing():
+    cloud = cloud_with(srv('a', 'web'), srv('b', 'db'))
+    first, error = run(cloud)
+    assert error is None, first['msg']
+    reason = cloud.service('cmp1')['disabled_reason']
+    assert first['changed'] is True and first['disabled_by_drain'] is True and first['disabled_reason'] == reason
+    cloud.calls = []
+    again, error = run(cloud)
+    assert error is None, again['msg']
+    assert again['changed'] is False and again['moved'] == [] and again['leftovers'] == []
+    assert not cloud.called('post') and not cloud.called('disable_service') and not cloud.called('enable_service')
+    # the reason is the drain's own, from the first run: kept, and read as the drain's (undrain enables it)
+    assert cloud.service('cmp1')['disabled_reason'] == reason
+    assert again['disabled_reason'] == reason and again['disabled_by_drain'] is True
+    assert 'Drain of cmp1 complete: 0 server(s) moved and verified, 0 left' in again['msg']
+    assert reason in again['msg']
+    planned, error = run(cloud, check_mode=True)
+    assert error is None and planned['changed'] is False
 
 
 def test_an_operator_reason_is_kept():
@@ -237,3 +280,116 @@ CLASSIFY = [
 @table(CLASSIFY)
 def test_classify(case):
     assert dr.classify(case['s'], case.get('cold', False))[0] == case['action']
+
+
+ATTACH = [
+    dict(id='to the other target', dest='cmp3', targets=['cmp2', 'cmp3']),
+    dict(id='to the round-robin target', dest='cmp2', targets=['cmp2', 'cmp3']),
+    dict(id='no target_hosts: wherever the scheduler sent it', dest='cmp3', targets=None),
+]
+
+
+@table(ATTACH)
+def test_a_rerun_attaches_to_a_migration_in_progress_to_any_of_its_targets(case):
+    """Round-robin hands this server cmp2; the migration a lost run started goes to cmp3. It is still
+    the drain's own move: attached to and verified on cmp3, never refused, never requested again."""
+    cloud = cloud_with(srv('a', 'web'), computes=('cmp1', 'cmp2', 'cmp3'))
+    cloud.plan = fakes.success_plan(dest=case['dest'], start=20.0)
+    cloud.compute.post('/servers/a/action', json={'os-migrateLive': {'host': case['dest'], 'block_migration': True}},
+                       microversion='2.68')
+    cloud.clock.sleep(5)
+    cloud.calls = []
+    result, error = run(cloud, target_hosts=case['targets'])
+    assert error is None, result['msg']
+    assert not cloud.called('post')
+    moved = result['moved'][0]
+    assert moved['attached'] is True and moved['dest_host'] == case['dest'] == moved['server_host']
+    assert cloud.servers['a']['OS-EXT-SRV-ATTR:host'] == case['dest']
+
+
+def test_a_migration_in_progress_to_a_host_outside_the_targets_is_not_the_drains():
+    cloud = cloud_with(srv('a', 'web'), computes=('cmp1', 'cmp2', 'cmp3', 'cmp4'))
+    cloud.plan = fakes.success_plan(dest='cmp4', start=20.0)
+    cloud.compute.post('/servers/a/action', json={'os-migrateLive': {'host': 'cmp4', 'block_migration': True}},
+                       microversion='2.68')
+    cloud.clock.sleep(5)
+    cloud.calls = []
+    result, error = run(cloud, target_hosts=['cmp2', 'cmp3'])
+    assert error is not None and not cloud.called('post')
+    assert 'not to one of the target_hosts (cmp2, cmp3)' in result['not_moved'][0]['msg']
+
+
+WAIT_UP = [
+    dict(id='back after 12 s: enabled then', up_at=12.0, timeout=60, enabled=True, msg='enabled again (up after 1'),
+    dict(id='already up: no wait', state='up', timeout=60, enabled=True, msg='enabled again (up) ', waited=0),
+    dict(id='still down: refused, not enabled', timeout=30, enabled=False, waited=30,
+         error='still down after wait_up_timeout=30 s: it was not enabled'),
+    dict(id='forced down: refused at once', forced=True, timeout=60, enabled=False, waited=0,
+         error='is forced down: it never reports up by itself'),
+    dict(id="an operator's reason: refused before any wait", reason='RMA ticket 42', timeout=60, enabled=False,
+         waited=0, error='disabled by someone else'),
+    dict(id='0 (the default): enabled at once, down or not', timeout=0, enabled=True, waited=0,
+         msg='enabled again (it was disabled'),
+]
+
+
+@table(WAIT_UP)
+def test_undrain_waits_for_the_service_to_be_up_when_asked(case):
+    cloud = cloud_with(srv('a', 'web'))
+    cloud.service('cmp1').update(status='disabled', disabled_reason=case.get('reason', dr.drain_reason()),
+                                 state=case.get('state', 'down'), forced_down=case.get('forced', False))
+    if case.get('up_at'):
+        cloud.t0 = cloud.clock.now
+        cloud.steps = [(case['up_at'], lambda c: c.service('cmp1').update(state='up'))]
+    t0 = cloud.clock.now
+    result, error = run(cloud, op='undrain', wait_up_timeout=case['timeout'])
+    if case.get('error'):
+        assert error is not None and case['error'] in error.msg and 'Nothing was changed' in error.msg, error.msg
+        assert not cloud.called('enable_service')
+    else:
+        assert error is None and result['changed'] is True and case['msg'] in result['msg'], result['msg']
+    assert (cloud.service('cmp1')['status'] == 'enabled') is case['enabled']
+    if 'waited' in case:
+        assert cloud.clock.now - t0 == case['waited']
+    if case.get('up_at'):
+        assert case['up_at'] <= cloud.clock.now - t0 <= case['up_at'] + dr.WAIT_UP_POLL_S
+
+
+def test_a_server_that_left_the_host_before_its_turn_is_not_moved_again():
+    """Listed on cmp1 when the drain started; by its turn (queued behind max_parallel) it is ACTIVE on
+    cmp2, its migration (a lost run's, or an operator's) done: verified there, never requested again."""
+    cloud = cloud_with(srv('a', 'one'), srv('b', 'two'), computes=('cmp1', 'cmp2', 'cmp3'))
+
+    def b_moves(c):
+        c.servers['b'].update({'OS-EXT-SRV-ATTR:host': 'cmp2', 'OS-EXT-SRV-ATTR:hypervisor_hostname': 'cmp2.lab'})
+        if 'b' in c.domains['cmp1']:
+            c.domains['cmp2']['b'] = c.domains['cmp1'].pop('b')
+    cloud.plan = fakes.success_plan() + [(0.5, b_moves)]
+    result, error = run(cloud, order='name')
+    assert error is None, result['msg']
+    assert posts(cloud) == ['a'], 'b was requested a second migration'
+    b = [m for m in result['moved'] if m['id'] == 'b'][0]
+    assert b['ok'] is True and b['changed'] is False and 'is already on cmp2: nothing to do' in b['msg']
+
+
+COLD_TURN = [
+    dict(id='moved already: verified, not moved again', change={'OS-EXT-SRV-ATTR:host': 'cmp2'}, ok=True,
+         msg='stopped is already on cmp2 (SHUTOFF): nothing to do'),
+    dict(id='started meanwhile: not cold-migrated (it would be stopped)', change={'status': 'ACTIVE'}, ok=False,
+         msg='was SHUTOFF on cmp1 when the drain started; it is now ACTIVE (task None) on cmp1: not cold-migrated'),
+]
+
+
+@table(COLD_TURN)
+def test_a_stopped_server_is_read_again_at_its_turn(case, monkeypatch):
+    cloud = cloud_with(srv('s', 'stopped', status='SHUTOFF', **{'OS-EXT-STS:vm_state': 'stopped'}))
+    original = dr.HostDrain.cold
+
+    def cold(self, server, target):
+        cloud.servers['s'].update(case['change'])     # between the listing and its turn
+        return original(self, server, target)
+    monkeypatch.setattr(dr.HostDrain, 'cold', cold)
+    result, error = run(cloud, cold_migrate_stopped=True)
+    assert not cloud.called('migrate_server')
+    outcome = (result['moved'] + result['not_moved'])[0]
+    assert outcome['ok'] is case['ok'] and case['msg'] in outcome['msg'], outcome

@@ -23,6 +23,12 @@ CASES = [
          msg='max_parallel must be at least 1. Nothing was changed.', no_post=True),
     dict(id='undrained', args=dict(host='cmp1', state='undrained'), expect=dict(ok=True, changed=False),
          msg='enabled already', no_post=True),
+    dict(id='bad wait_up_timeout', args=dict(host='cmp1', state='undrained', wait_up_timeout=-1),
+         expect=dict(failed=True), msg='wait_up_timeout must be at least 0. Nothing was changed.', no_post=True),
+    dict(id='undrained, waited for a service that stays down',
+         args=dict(host='cmp1', state='undrained', wait_up_timeout=20),
+         setup=lambda c: c.service('cmp1').update(status='disabled', disabled_reason=dr.drain_reason(), state='down'),
+         expect=dict(failed=True, changed=False), msg='still down after wait_up_timeout=20 s', no_post=True),
 ]
 
 
@@ -31,6 +37,8 @@ def test_drain_host_module(case, monkeypatch, capsys, tmp_path):
     clock = FakeClock()
     cloud = fakes.FakeCloud(clock)
     cloud.plan = fakes.success_plan()
+    if case.get('setup'):
+        case['setup'](cloud)
     monkeypatch.setattr(drain_host, 'HostDrain', functools.partial(dr.HostDrain, monotonic=clock.monotonic,
                                                                    sleep=clock.sleep))
     args = dict(case['args'], progress_dir=str(tmp_path / 'progress'))
