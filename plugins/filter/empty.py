@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
-from ansible.module_utils.six import string_types
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
     empty_options as _empty_options, empty_options_message as _empty_options_message)
@@ -22,7 +21,7 @@ def empty_options(values, spec=None, lists=None):
     if not isinstance(values, dict):
         raise AnsibleFilterError('empty_options expects a dict of names and values, got %s' % type(values).__name__)
     if spec is None:
-        lists = [lists] if isinstance(lists, string_types) else list(lists or [])
+        lists = [lists] if isinstance(lists, str) else list(lists or [])
         spec = dict((name, dict(type='list', elements='str') if name in lists else dict(type='raw'))
                     for name in values)
     elif not isinstance(spec, dict):

@@ -115,7 +115,7 @@ def test_an_empty_value_is_refused_before_anything(tmp_path, case):
     done, report = run(tmp_path, case['playbook'], *case['extra'])
     assert done.returncode != 0, done.stdout
     ran = list(results(report))
-    failed = [(play, name, result) for play, name, result in ran if result.get('failed')]
+    failed = [entry for entry in ran if entry[2].get('failed')]
     assert len(failed) == 1, failed
     play, name, result = failed[0]
     assert name.endswith(REFUSE) or name == 'Check the arguments', (name, result.get('msg'))
@@ -123,10 +123,10 @@ def test_an_empty_value_is_refused_before_anything(tmp_path, case):
     assert result['msg'].endswith('Nothing was changed.'), result['msg']
     # the first play, and before the refusal only facts, role includes, argument specs and other refusals
     assert play == 0, [r[:2] for r in ran]
-    before = [(n, r['action']) for _, n, r in ran[:ran.index(failed[0])]]
+    before = [(entry[1], entry[2]['action']) for entry in ran[:ran.index(failed[0])]]
     assert all(n.endswith(REFUSE) or a.split('.')[-1] in ('gather_facts', 'include_role', 'validate_argument_spec')
                for n, a in before), before
-    assert not any(r.get('changed') for _, _, r in ran)
+    assert not any(entry[2].get('changed') for entry in ran)
     assert report['stats']['localhost']['changed'] == 0
 
 
@@ -142,6 +142,6 @@ ACCEPTED = [
 @pytest.mark.parametrize('case', ACCEPTED, ids=[c['id'] for c in ACCEPTED])
 def test_an_empty_default_takes_the_empty_string(tmp_path, case):
     done, report = run(tmp_path, 'role:' + case['role'], *case['extra'])
-    refusal = [r for _, name, r in results(report) if name.endswith(REFUSE)]
+    refusal = [entry[2] for entry in results(report) if entry[1].endswith(REFUSE)]
     assert len(refusal) == 1 and refusal[0].get('skipped'), refusal
-    assert done.returncode == 0, [(n, r.get('msg')) for _, n, r in results(report) if r.get('failed')]
+    assert done.returncode == 0, [(entry[1], entry[2].get('msg')) for entry in results(report) if entry[2].get('failed')]
