@@ -22,6 +22,7 @@ APT_PACKAGES := podman runc containernetworking-plugins iptables debootstrap cat
 
 MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 LOOKUPS := $(basename $(notdir $(wildcard plugins/lookup/*.py)))
+FILTERS := $(basename $(notdir $(wildcard plugins/filter/*.yml)))
 ROLES   := $(notdir $(wildcard roles/*))
 SCENARIOS ?= default tls legacy el_family
 
@@ -142,7 +143,8 @@ sanity: collection venv-core-oldest
 	for m in $(MODULES); do ansible-doc -t module openstack_ops.live_migration.$$m >/dev/null || { echo "ansible-doc failed for module $$m" >&2; exit 1; }; done
 	for r in $(ROLES); do ansible-doc -t role openstack_ops.live_migration.$$r >/dev/null || { echo "ansible-doc failed for role $$r" >&2; exit 1; }; done
 	for l in $(LOOKUPS); do ansible-doc -t lookup openstack_ops.live_migration.$$l >/dev/null || { echo "ansible-doc failed for lookup $$l" >&2; exit 1; }; done
-	echo "ansible-doc rendered $(words $(MODULES)) modules, $(words $(LOOKUPS)) lookups and $(words $(ROLES)) roles"
+	for f in $(FILTERS); do ansible-doc -t filter openstack_ops.live_migration.$$f >/dev/null || { echo "ansible-doc failed for filter $$f" >&2; exit 1; }; done
+	echo "ansible-doc rendered $(words $(MODULES)) modules, $(words $(LOOKUPS)) lookups, $(words $(FILTERS)) filters and $(words $(ROLES)) roles"
 
 # Real systemd hosts under rootful Podman, from images built here (cached by content),
 # on a test network in 198.18.10.0/24 with no NAT and no route out.

@@ -33,7 +33,12 @@ def render():
            "`playbooks/prepare-compute.yml`: validation of all of them first, preflight, then",
            "qemu_kvm_ev, libvirt_listener and nova_migration one batch (extra var",
            "`-e prepare_compute_serial=N`, default 1) at a time, then a libvirt connection check",
-           "between all peers.", ""]
+           "between all peers.", "",
+           "An empty string is not an absent value: every role refuses a string variable, or an item of",
+           "a list of strings, set to an empty or blank string (`-e NAME=`) before anything changes,",
+           "naming the variable (`plugins/filter/empty.py`, the modules' rule). Leave a variable out to get",
+           "its default. Only the variables whose default is `\"\"` take the empty string, which means",
+           "what their description says.", ""]
     for role in roles:
         path = os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")
         if not os.path.exists(path):

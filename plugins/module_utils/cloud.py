@@ -16,8 +16,8 @@ class ClearConnectErrors(object):
     """Mix in before OpenStackModule. Runs before the connection is made:
 
     - an empty string option is refused (params.py), before anything is read or changed;
-    - every API call gets a timeout (``api_timeout``, DEFAULT_API_TIMEOUT_S when unset), so a
-      hung nova-api cannot hang the module;
+    - every API call gets a timeout (``api_timeout``, DEFAULT_API_TIMEOUT_S when unset, in the
+      ``cloud`` dict when cloud is one), so a hung nova-api cannot hang the module;
     - openstack.cloud only catches openstacksdk's own exceptions while it sets up the
       connection; keystoneauth's configuration errors (no auth_url, unknown auth type,
       ...) would crash the module with a bare traceback. Fail with a message instead.
@@ -27,7 +27,13 @@ class ClearConnectErrors(object):
         problem = empty_options_message(empty_options(self.params, self.ansible.argument_spec))
         if problem:
             self.fail_json(msg=problem, changed=False)
-        if self.params.get('api_timeout') is None and not isinstance(self.params.get('cloud'), dict):
+        cloud = self.params.get('cloud')
+        if isinstance(cloud, dict):
+            # openstack.cloud passes a cloud dict to openstacksdk as it is (and refuses api_timeout
+            # beside it): the default goes into the dict
+            if cloud.get('api_timeout') is None:
+                self.params['cloud'] = dict(cloud, api_timeout=DEFAULT_API_TIMEOUT_S)
+        elif self.params.get('api_timeout') is None:
             self.params['api_timeout'] = DEFAULT_API_TIMEOUT_S
         try:
             return super(ClearConnectErrors, self).openstack_cloud_from_module()

@@ -6,7 +6,13 @@
 ``-e target_host=`` hands a module the empty string, and a module that took
 it for "unset" would let the scheduler move the server somewhere else. Every
 module of this collection refuses an empty (or blank) string option before it
-does anything: the operator either gives a value or leaves the option out.
+does anything: the operator either gives a value or leaves the option out. So do
+the roles and the playbooks, through the filters of plugins/filter/empty.py, which
+call these same functions.
+
+An empty item of a list of strings is refused too (``-e target_hosts=a,`` gives
+``['a', '']``). An option whose documented default is the empty string takes it:
+there the empty string means something of its own (nova_migration_version: detect it).
 """
 
 # Used by modules that run on the compute nodes too (migration_preflight, ini_keys), EL7's Python 3.6
@@ -21,6 +27,8 @@ ADVICE = {
                    '(-e target_host= passes an empty string, it does not unset it)',
     'cloud': 'to use OS_CLOUD or the OS_* variables, leave cloud out',
 }
+GENERIC_ADVICE = 'give it a value, or leave it out to get its default'
+ITEM_ADVICE = "remove the empty item (a comma-separated value such as 'a,' or 'a,,b' has one)"
 
 
 def empty_options(params, argument_spec, prefix=''):
@@ -37,17 +45,30 @@ def empty_options(params, argument_spec, prefix=''):
                 if isinstance(item, dict):
                     found.extend(empty_options(item, spec['options'], where))
             continue
-        if spec.get('type', 'str') in STRING_TYPES and isinstance(value, str) and not value.strip():
+        if spec.get('default') == '' and value == '':
+            continue
+        kind = spec.get('type', 'str')
+        if (kind in STRING_TYPES or kind == 'list') and _blank(value):
             found.append(prefix + name)
+        elif kind == 'list' and spec.get('elements') in STRING_TYPES and isinstance(value, (list, str)):
+            # a string for a list is comma-separated, as Ansible converts it for a module
+            items = value.split(',') if isinstance(value, str) else value
+            found.extend('%s%s[%d]' % (prefix, name, i) for i, item in enumerate(items) if _blank(item))
     return sorted(found)
 
 
-def empty_options_message(names):
-    """The refusal for empty_options(), or None when there are none."""
+def _blank(value):
+    return isinstance(value, str) and not value.strip()
+
+
+def empty_options_message(names, advice=None):
+    """The refusal for empty_options(), or None when there are none; `advice` (name -> what to do)
+    adds to or replaces ADVICE."""
     if not names:
         return None
+    advice = dict(ADVICE, **(advice or {}))
     parts = []
     for name in names:
-        advice = ADVICE.get(name, 'give it a value or leave it out')
-        parts.append('%s is an empty string: %s' % (name, advice))
+        fix = advice.get(name, ITEM_ADVICE if name.endswith(']') else GENERIC_ADVICE)
+        parts.append('%s is an empty string: %s' % (name, fix))
     return '%s. Nothing was changed.' % '; '.join(parts)

@@ -93,9 +93,11 @@ BAD_VARS = [
     # measured before: -e target_host= let the scheduler pick; progress_interval=0 died with
     # ZeroDivisionError after the migration had started
     dict(id='empty target_host', extra=['-e', 'target_host='],
-         expect=['target_host is set to an empty string', 'do not pass\ntarget_host at all', 'Nothing was changed']),
+         expect=['target_host is an empty string: to let the scheduler choose the destination, leave target_host out',
+                 'Nothing was changed']),
     dict(id='empty cloud and libvirt_uri', extra=['-e', 'cloud=', '-e', 'libvirt_uri='],
-         expect=['cloud, libvirt_uri are set to an empty string', 'Nothing was changed']),
+         expect=['cloud is an empty string: to use OS_CLOUD or the OS_* variables, leave cloud out; libvirt_uri is an'
+                 ' empty string: give it a value, or leave it out to get its default. Nothing was changed']),
     dict(id='progress_interval 0', extra=['-e', 'progress_interval=0'],
          expect=['progress_interval must be above 0 (it is 0)', 'Nothing was changed']),
     dict(id='negative migrate_timeout', extra=['-e', 'migrate_timeout=-5'],

@@ -19,6 +19,11 @@ CASES = [
     dict(id='drained', args=dict(host='cmp1'), expect=dict(ok=True, changed=True), msg='Drain of cmp1 complete'),
     dict(id='check mode', args=dict(host='cmp1'), check=True, expect=dict(ok=True), msg='Would drain cmp1', no_post=True),
     dict(id='empty host', args=dict(host=''), expect=dict(failed=True), msg='host is an empty string', no_post=True),
+    # measured before: the empty item was taken as a host name
+    dict(id='empty target_hosts item', args=dict(host='cmp1', target_hosts=['cmp2', '']), expect=dict(failed=True),
+         msg='target_hosts[1] is an empty string: remove the empty item', no_post=True),
+    dict(id='-e target_hosts=cmp2,', args=dict(host='cmp1', target_hosts='cmp2,'), expect=dict(failed=True),
+         msg='target_hosts[1] is an empty string: remove the empty item', no_post=True),
     dict(id='bad max_parallel', args=dict(host='cmp1', max_parallel=0), expect=dict(failed=True),
          msg='max_parallel must be at least 1. Nothing was changed.', no_post=True),
     dict(id='undrained', args=dict(host='cmp1', state='undrained'), expect=dict(ok=True, changed=False),

@@ -71,4 +71,4 @@ def test_failures(case, monkeypatch, capsys, tmp_path):
 
 def test_an_empty_path_is_refused(monkeypatch, capsys):
     result = run_module(ini_keys, dict(path='', settings={'libvirt': {'virt_type': 'qemu'}}), monkeypatch, capsys)
-    assert result['failed'] and result['msg'] == 'path is an empty string: give it a value or leave it out. Nothing was changed.'
+    assert result['failed'] and result['msg'] == 'path is an empty string: give it a value, or leave it out to get its default. Nothing was changed.'

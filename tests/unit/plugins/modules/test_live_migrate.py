@@ -44,7 +44,7 @@ CASES = [
          no_post=True, no_call=True),
     dict(id='blank libvirt_uri and cloud', args=dict(server='vm1', target_host='cmp2', libvirt_uri=' ', cloud=''),
          expect=dict(failed=True), msg='cloud is an empty string: to use OS_CLOUD or the OS_* variables, leave cloud '
-         'out; libvirt_uri is an empty string: give it a value or leave it out. Nothing was changed.',
+         'out; libvirt_uri is an empty string: give it a value, or leave it out to get its default. Nothing was changed.',
          no_post=True, no_call=True),
     dict(id='empty server', args=dict(server=''), expect=dict(failed=True), msg='server is an empty string',
          no_post=True, no_call=True),
