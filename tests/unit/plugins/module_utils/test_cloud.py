@@ -13,10 +13,10 @@ import json
 
 import openstack
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.cloud import DEFAULT_API_TIMEOUT_S
 from ansible_collections.openstack_ops.live_migration.plugins.modules import live_migration_info
+from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.moduletest import module_args
 from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.table import table
 
 DICT_CLOUD = dict(auth_type='none', endpoint_override='http://127.0.0.1:1/')
@@ -43,7 +43,7 @@ def test_api_timeout_reaches_openstacksdk(case, monkeypatch, capsys):
         raise openstack.exceptions.ConfigException('recorded, not connected')
     monkeypatch.setattr(openstack, 'connect', connect)
     capsys.readouterr()
-    with patch_module_args(dict(case['args'], server='vm1')):
+    with module_args(dict(case['args'], server='vm1')):
         with pytest.raises(SystemExit):
             live_migration_info.main()
     result = json.loads(capsys.readouterr().out)
