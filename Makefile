@@ -146,10 +146,18 @@ sanity: collection venv-core-oldest
 	for l in $(LOOKUPS); do ansible-doc -t lookup openstack_ops.live_migration.$$l >/dev/null || { echo "ansible-doc failed for lookup $$l" >&2; exit 1; }; done
 	for f in $(FILTERS); do ansible-doc -t filter openstack_ops.live_migration.$$f >/dev/null || { echo "ansible-doc failed for filter $$f" >&2; exit 1; }; done
 	echo "ansible-doc rendered $(words $(MODULES)) modules, $(words $(LOOKUPS)) lookups, $(words $(FILTERS)) filters and $(words $(ROLES)) roles"
-	# antsibull-docs: the schema and markup of every module's, plugin's and role's documentation, in
-	# the sanity tree, where openstack.cloud (the modules' doc fragment) lies beside the collection;
-	# where it cannot resolve the fragment it reports errors, and it fails the tier on any error
-	cd $(SANITY_TREE) && ANSIBLE_COLLECTIONS_PATH=$(SANITY_ROOT) antsibull-docs lint-collection-docs --plugin-docs .
+	# antsibull-docs: the schema and markup of every module's, plugin's and role's documentation, in a
+	# tree of its own under /tmp holding the installed collection and openstack.cloud (the modules' doc
+	# fragment); fails the tier on any error. Measured: under a path with a dot folder (.build/...) it
+	# silently checked nothing (a bad O() passed), and in the sanity tree it missed the fragment.
+	docs_lint=$$(mktemp -d /tmp/lm-docs-lint.XXXXXX)
+	trap 'rm -rf "$$docs_lint"' EXIT
+	mkdir -p $$docs_lint/ansible_collections/openstack_ops
+	cp -a $(INSTALLED) $$docs_lint/ansible_collections/openstack_ops/
+	cp -a $(SANITY_ROOT)/ansible_collections/openstack $$docs_lint/ansible_collections/
+	cd $$docs_lint/ansible_collections/openstack_ops/live_migration
+	ANSIBLE_COLLECTIONS_PATH=$$docs_lint antsibull-docs lint-collection-docs --plugin-docs .
+	cd $(ROOT)
 
 # Real systemd hosts under rootful Podman, from images built here (cached by content),
 # on a test network in 198.18.10.0/24 with no NAT and no route out.
