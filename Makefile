@@ -108,8 +108,9 @@ unit: venv venv-core-oldest
 # ansible-test sanity on the installed collection plus SANITY_EXTRA: what galaxy.yml's build_ignore
 # leaves out of the tarball (an EE does not need it) but ansible-test has always checked, copied
 # beside it in a tree of its own (.build/sanity); then antsibull-changelog lint (and CHANGELOG.md is
-# what it generates), ansible-lint (production profile), every module and role rendered by ansible-doc, and
-# antsibull-docs lint-collection-docs --plugin-docs over the installed collection.
+# what it generates), ansible-lint (production profile), and every module and role rendered by ansible-doc.
+# (antsibull-docs lint-collection-docs is not in it yet: its result depends on where the venv and the
+# tree lie, see the closing note of 2026-12-03.)
 # ansible-test --venv bootstraps pip with a get-pip script from a host this machine cannot
 # reach; its documented way out is a script saved in its cache: tests/sanity/get-pip-offline.py
 # (ensurepip, then pip install from PyPI). ansible-test sees only the collections of its own
@@ -146,18 +147,6 @@ sanity: collection venv-core-oldest
 	for l in $(LOOKUPS); do ansible-doc -t lookup openstack_ops.live_migration.$$l >/dev/null || { echo "ansible-doc failed for lookup $$l" >&2; exit 1; }; done
 	for f in $(FILTERS); do ansible-doc -t filter openstack_ops.live_migration.$$f >/dev/null || { echo "ansible-doc failed for filter $$f" >&2; exit 1; }; done
 	echo "ansible-doc rendered $(words $(MODULES)) modules, $(words $(LOOKUPS)) lookups, $(words $(FILTERS)) filters and $(words $(ROLES)) roles"
-	# antsibull-docs: the schema and markup of every module's, plugin's and role's documentation, in a
-	# tree of its own under /tmp holding the installed collection and openstack.cloud (the modules' doc
-	# fragment); fails the tier on any error. Measured: under a path with a dot folder (.build/...) it
-	# silently checked nothing (a bad O() passed), and in the sanity tree it missed the fragment.
-	docs_lint=$$(mktemp -d /tmp/lm-docs-lint.XXXXXX)
-	trap 'rm -rf "$$docs_lint"' EXIT
-	mkdir -p $$docs_lint/ansible_collections/openstack_ops
-	cp -a $(INSTALLED) $$docs_lint/ansible_collections/openstack_ops/
-	cp -a $(SANITY_ROOT)/ansible_collections/openstack $$docs_lint/ansible_collections/
-	cd $$docs_lint/ansible_collections/openstack_ops/live_migration
-	ANSIBLE_COLLECTIONS_PATH=$$docs_lint antsibull-docs lint-collection-docs --plugin-docs .
-	cd $(ROOT)
 
 # Real systemd hosts under rootful Podman, from images built here (cached by content),
 # on a test network in 198.18.10.0/24 with no NAT and no route out.
