@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NOTHING_CHANGED
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
     empty_options, empty_options_message)
 
@@ -39,4 +40,4 @@ class ClearConnectErrors(object):
             return super(ClearConnectErrors, self).openstack_cloud_from_module()
         except Exception as e:  # anything from keystoneauth/openstacksdk configuration
             self.fail_json(msg='Cannot set up the connection to the cloud: %s. Check the cloud or auth parameters '
-                               '(clouds.yaml, OS_CLOUD or the OS_* variables). Nothing was changed.' % e)
+                               '(clouds.yaml, OS_CLOUD or the OS_* variables). %s' % (e, NOTHING_CHANGED))

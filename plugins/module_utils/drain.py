@@ -33,10 +33,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError, OperatorError
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NOTHING_CHANGED, NovaError, OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import fmt_duration
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import (
-    NOTHING_CHANGED, LiveMigration)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import LiveMigration
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.placement import capacity, flavor_resources
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import Timeline
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.views import brief_server

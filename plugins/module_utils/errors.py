@@ -1,9 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2025, openstack_ops developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Exceptions shared by the module_utils of this collection."""
+"""Exceptions shared by the module_utils of this collection, and the one sentence that ends every refusal
+made before anything changed."""
 
-from __future__ import annotations
+# Imported by modules that run on the compute nodes too (through params.py), EL7's Python 3.6 among
+# them: no `from __future__ import annotations` here.
+from __future__ import absolute_import, division, print_function
+
+# Said only where it is true: a check refused the run before any request (or, after a request that
+# failed, once Nova shows no new migration record and no instance action: migration.py).
+NOTHING_CHANGED = 'Nothing was changed.'
 
 
 class OperatorError(Exception):

@@ -25,7 +25,7 @@ import time
 
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import microversion
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.checks import Checks
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError, OperatorError
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NOTHING_CHANGED, NovaError, OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.formatting import fmt_duration, summary_line
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.hints import hints_for
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import JobTracker
@@ -57,7 +57,6 @@ ARGUMENT_SPEC = dict(
     max_samples=dict(type='int', default=200),
     accept_suspect_block_migration=dict(type='bool', default=False),
 )
-NOTHING_CHANGED = 'Nothing was changed.'
 REQUEST_CHECK_S = 30.0          # after a live-migrate request that got no answer: how long to look for its traces
 
 

@@ -19,6 +19,8 @@ there the empty string means something of its own (nova_migration_version: detec
 # among them: no `from __future__ import annotations` here.
 from __future__ import absolute_import, division, print_function
 
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NOTHING_CHANGED
+
 STRING_TYPES = ('str', 'path', 'raw')
 
 # What to do instead, where leaving the option out means something of its own.
@@ -71,4 +73,4 @@ def empty_options_message(names, advice=None):
     for name in names:
         fix = advice.get(name, ITEM_ADVICE if name.endswith(']') else GENERIC_ADVICE)
         parts.append('%s is an empty string: %s' % (name, fix))
-    return '%s. Nothing was changed.' % '; '.join(parts)
+    return '%s. %s' % ('; '.join(parts), NOTHING_CHANGED)

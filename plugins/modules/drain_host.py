@@ -220,7 +220,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.cloud import ClearConnectErrors
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.drain import FLOW_OPTIONS, HostDrain
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NovaError, OperatorError
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NOTHING_CHANGED, NovaError, OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import (
     HAS_LIBVIRT, LIBVIRT_IMPORT_ERROR, LibvirtJobReader)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import ARGUMENT_SPEC
@@ -253,7 +253,7 @@ class DrainHostModule(ClearConnectErrors, OpenStackModule):
         for name, low in (('max_parallel', 1), ('retries', 0), ('max_failures', 0), ('timeout_floor', 1),
                           ('timeout_per_gib', 0), ('wait_up_timeout', 0)):
             if p[name] < low:
-                self.fail_json(msg='%s must be at least %s. Nothing was changed.' % (name, low))
+                self.fail_json(msg='%s must be at least %s. %s' % (name, low, NOTHING_CHANGED))
         if p['libvirt_uri'] and not HAS_LIBVIRT:
             self.fail_json(msg=missing_required_lib('libvirt-python', reason='to read job statistics with libvirt_uri'),
                            exception=LIBVIRT_IMPORT_ERROR)

@@ -444,7 +444,7 @@ plan:
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.cloud import ClearConnectErrors
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import OperatorError
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.errors import NOTHING_CHANGED, OperatorError
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.libvirt_jobs import (
     HAS_LIBVIRT, LIBVIRT_IMPORT_ERROR, LibvirtJobReader)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.migration import (
@@ -478,7 +478,7 @@ class LiveMigrateModule(ClearConnectErrors, OpenStackModule):
         try:
             timeline.open()
         except (IOError, OSError) as e:
-            self.fail_json(msg='progress_log: cannot write %s: %s. Nothing was changed.' % (params['progress_log'], e))
+            self.fail_json(msg='progress_log: cannot write %s: %s. %s' % (params['progress_log'], e, NOTHING_CHANGED))
 
         flow = LiveMigration(NovaApi(self.conn), params, reader_factory=LibvirtJobReader, timeline=timeline)
         try:
