@@ -64,8 +64,15 @@ def _walk(tasks, templar, done):
         if "block" in task:
             _walk(task["block"], templar, done)
             continue
+        command = task.get("ansible.builtin.command")
+        if command is not None and "argv" in command:
+            argv = templar.template(command["argv"])
+            if argv[:2] in (["systemctl", "stop"], ["systemctl", "start"]):
+                # one systemctl call: one step holding every unit, in the order given
+                done.append((tuple(argv[2:]), {"stop": "stopped", "start": "started"}[argv[1]]))
+            continue
         args = task.get("ansible.builtin.systemd_service")
-        if args is None:
+        if args is None or "name" not in args:
             continue
         items = templar.template(task["loop"]) if "loop" in task else [None]
         for item in items:
@@ -73,8 +80,18 @@ def _walk(tasks, templar, done):
             done.append((templar.template(args["name"]), args.get("state")))
 
 
+UNITS = {
+    "modular": ["virtproxyd.service", "virtproxyd.socket", "virtproxyd-ro.socket", "virtproxyd-admin.socket",
+                "virtproxyd-tcp.socket", "virtproxyd-tls.socket", "virtqemud.service"],
+    "socket": ["libvirtd.service", "libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket",
+               "libvirtd-tcp.socket", "libvirtd-tls.socket"],
+}
+UNITS["traditional"] = UNITS["socket"]
+
+
 def handler_run(mode, qemu_conf_changed=False, qemu_x509_changed=False, transport="tls"):
-    """The (unit, state) steps of the restart handler on a host in MODE."""
+    """The steps of the restart handler on a host in MODE: (unit, state) for a systemd_service
+    task, (units, 'stopped'|'started') for one systemctl call."""
     variables = dict(_load("defaults", "main.yml"))
     variables.update(_load("vars", "main.yml"))
     variables.update({
@@ -83,6 +100,8 @@ def handler_run(mode, qemu_conf_changed=False, qemu_x509_changed=False, transpor
         # what tasks/config.yml registers (loop results of lineinfile and copy)
         "__libvirt_listener_qemu_conf_written": {"changed": qemu_conf_changed, "results": []},
         "__libvirt_listener_qemu_x509_copied": {"changed": qemu_x509_changed, "results": []},
+        "__libvirt_listener_unit_states": {u: "enabled" for u in UNITS[mode]},
+        "ansible_check_mode": False,
     })
     handlers = _load("handlers", "main.yml")
     assert [h["ansible.builtin.include_tasks"] for h in handlers if h["name"] == "Restart libvirt"] == [
@@ -92,8 +111,14 @@ def handler_run(mode, qemu_conf_changed=False, qemu_x509_changed=False, transpor
     return done
 
 
+def _flat(done):
+    """One (unit, state) per unit, in order, also from one systemctl call with several units."""
+    return [(u, s) for units, s in done for u in (units if isinstance(units, tuple) else (units,))]
+
+
 def reread(done):
     """Daemons that start again with their configuration re-read: restarted, or stopped then started."""
+    done = _flat(done)
     units = {u for u, s in done if s == "restarted"}
     units |= {u for i, (u, s) in enumerate(done) if s == "stopped" and (u, "started") in done[i + 1:]}
     return units
@@ -110,9 +135,9 @@ def test_modular_qemu_conf_change_restarts_virtqemud(changed):
 def test_modular_listener_change_alone_leaves_virtqemud_running():
     """virtqemud runs the guests' QEMU monitors: it restarts only when what it reads changed."""
     done = handler_run("modular")
-    assert "virtqemud.service" not in {step[0] for step in done}
+    assert "virtqemud.service" not in {step[0] for step in _flat(done)}
     assert "virtproxyd.service" in reread(done)
-    assert ("virtproxyd-tls.socket", "restarted") in done
+    assert "virtproxyd-tls.socket" in reread(done)
 
 
 @pytest.mark.parametrize("mode", ["socket", "traditional"])
@@ -120,7 +145,32 @@ def test_modular_listener_change_alone_leaves_virtqemud_running():
 def test_monolithic_libvirtd_rereads_qemu_conf_and_no_virtqemud(mode, qemu_conf_changed):
     done = handler_run(mode, qemu_conf_changed=qemu_conf_changed)
     assert "libvirtd.service" in reread(done)
-    assert not {step[0] for step in done if step[0].startswith(("virtqemud", "virtproxyd"))}
+    assert not {step[0] for step in _flat(done) if step[0].startswith(("virtqemud", "virtproxyd"))}
+
+
+@pytest.mark.parametrize("mode, prefix", [("socket", "libvirtd"), ("modular", "virtproxyd")])
+@pytest.mark.parametrize("transport, wanted, unwanted", [("tls", "-tls", "-tcp"), ("tcp_none", "-tcp", "-tls")])
+def test_sockets_stop_first_then_the_daemon_then_all_start_in_one_call(mode, prefix, transport, wanted, unwanted):
+    """Issue 10 item 10: started one by one, a transport socket was refused ("Socket service
+    libvirtd.service already active, refusing") when a client (nova-compute reconnects at once)
+    had socket-activated the daemon in between; the host was left with no listener at all. Now:
+    every socket of the daemon stops (no client can start it again), then the daemon, then the
+    wanted sockets and the daemon start in ONE systemctl call (systemd orders sockets first);
+    the other transport's socket stays stopped."""
+    done = [step for step in handler_run(mode, transport=transport) if isinstance(step[0], tuple)]
+    daemon = prefix + ".service"
+    sockets = {prefix + s for s in (".socket", "-ro.socket", "-admin.socket", "-tcp.socket", "-tls.socket")}
+    assert [s for dummy, s in done] == ["stopped", "stopped", "started"], done
+    assert set(done[0][0]) == sockets
+    assert done[1][0] == (daemon,)
+    assert done[2][0] == (prefix + ".socket", prefix + "-ro.socket", prefix + "-admin.socket", prefix + wanted + ".socket", daemon)
+    assert prefix + unwanted + ".socket" not in done[2][0]
+
+
+def test_traditional_mode_stops_the_masked_sockets_too_and_starts_the_daemon_alone():
+    done = [step for step in handler_run("traditional") if isinstance(step[0], tuple)]
+    assert [s for dummy, s in done] == ["stopped", "stopped", "started"], done
+    assert done[2][0] == ("libvirtd.service",)
 
 
 def test_qemu_daemon_per_mode_is_the_one_that_reads_qemu_conf():
