@@ -43,6 +43,23 @@ def migration_of(fields):
     return operation if "migration" in operation.lower() else None
 
 
+def incoming_from_error(error):
+    """The destination's libvirt refuses domjobinfo for an incoming migration (libvirt 9.0: "migration
+    statistics are available only on the source host"): that refusal is the incoming migration."""
+    return "Incoming migration" if "only on the source host" in (error or "") else None
+
+
+def migration_from_state(text):
+    """``virsh domstate --reason`` text -> the migration it shows, else None: an incoming domain
+    waits 'paused (migrating)'; a post-copy migration shows '(post-copy)' on either side."""
+    state = " ".join((text or "").split())
+    if "post-copy" in state:
+        return "Post-copy migration (%s)" % state
+    if state == "paused (migrating)":
+        return "Incoming migration"
+    return None
+
+
 def describe(jobs):
     """'instance-00000001 (Outgoing migration, 12 s)', ... for a message."""
     return ", ".join(

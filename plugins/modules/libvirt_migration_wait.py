@@ -110,10 +110,13 @@ def read_jobs(module, virsh, uri):
     jobs = []
     for name in [line.strip() for line in out.splitlines() if line.strip()]:
         rc, info, err = module.run_command([virsh, "-c", uri, "domjobinfo", name], environ_update=ENV)
-        if rc != 0:
-            continue  # gone since the list (a finished outgoing migration undefines it)
-        fields = domain_jobs.parse_domjobinfo(info)
-        operation = domain_jobs.migration_of(fields)
+        fields = domain_jobs.parse_domjobinfo(info) if rc == 0 else {}
+        operation = domain_jobs.migration_of(fields) if rc == 0 else domain_jobs.incoming_from_error(err)
+        if operation is None:
+            # the destination's side may show only in the domain's state; a domain gone since the
+            # list (a finished outgoing migration undefines it) shows nothing
+            rc, state, err = module.run_command([virsh, "-c", uri, "domstate", "--reason", name], environ_update=ENV)
+            operation = domain_jobs.migration_from_state(state) if rc == 0 else None
         if operation:
             jobs.append(dict(domain=name, operation=operation, elapsed=fields.get("Time elapsed", "")))
     return jobs

@@ -33,6 +33,30 @@ def test_which_jobs_are_migrations(text, operation):
     assert domain_jobs.migration_of(domain_jobs.parse_domjobinfo(text)) == operation
 
 
+@pytest.mark.parametrize('error, operation', [
+    # the destination's libvirt 9.0 during an incoming migration (seen in Molecule: the wait missed it)
+    ('error: Requested operation is not valid: migration statistics are available only on the source host',
+     'Incoming migration'),
+    ("error: failed to get domain 'x'", None),
+    ('', None),
+])
+def test_the_destination_refusal_is_the_incoming_migration(error, operation):
+    assert domain_jobs.incoming_from_error(error) == operation
+
+
+@pytest.mark.parametrize('state, operation', [
+    ('paused (migrating)\n', 'Incoming migration'),
+    ('running (post-copy)', 'Post-copy migration (running (post-copy))'),
+    ('paused (post-copy)', 'Post-copy migration (paused (post-copy))'),
+    ('running (booted)', None),
+    ('running (migrated)', None),   # arrived: over
+    ('paused (user)', None),
+    ('', None),
+])
+def test_migrations_seen_in_the_domain_state(state, operation):
+    assert domain_jobs.migration_from_state(state) == operation
+
+
 def test_parse_keeps_the_values_whole():
     fields = domain_jobs.parse_domjobinfo(OUTGOING)
     assert fields['Time elapsed'] == '5123 ms'
