@@ -254,9 +254,9 @@ def _read_cert(run, f, stat, now, warn_days):
     f["warnings"].extend(warnings)
     f["days_left"] = days_left
     f["not_after"] = _day(dates["not_after"]) if "not_after" in dates else None
-    rc, text, err = run(["openssl", "x509", "-noout", "-in", f["path"], "-text"])
-    rc2, pub, err2 = run(["openssl", "x509", "-noout", "-in", f["path"], "-pubkey"])
-    return dates, (text if rc == 0 else ""), (pem_body(pub) if rc2 == 0 else "")
+    rc, text, dummy = run(["openssl", "x509", "-noout", "-in", f["path"], "-text"])
+    rc_pub, pub, dummy = run(["openssl", "x509", "-noout", "-in", f["path"], "-pubkey"])
+    return dates, (text if rc == 0 else ""), (pem_body(pub) if rc_pub == 0 else "")
 
 
 def check_set(run, stat, ca_cert, certificates, now, warn_days=WARN_DAYS, ca_label=None):
