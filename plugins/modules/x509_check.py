@@ -175,7 +175,7 @@ def main():
                 key=dict(type="path"),
                 names=dict(type="list", elements="str", default=[]),
                 cert_label=dict(type="str"),
-                key_label=dict(type="str"),
+                key_label=dict(type="str", no_log=False),   # a name such as a variable's, no secret
             )),
             warn_days=dict(type="int", default=30),
             fail_on_problem=dict(type="bool", default=True),

@@ -186,8 +186,8 @@ def test_describe_with_and_without_label():
 
 # ---------------------------------------------------------------- real files, real openssl
 
-@pytest.fixture(scope='module')
-def pki(tmp_path_factory):
+def make_pki(tmp_path_factory):
+    """make-pki.sh's files for hv-c, keys 0600 (also the module test's)."""
     if not shutil.which('openssl'):
         pytest.skip('openssl not installed')
     d = tmp_path_factory.mktemp('pki')
@@ -198,9 +198,14 @@ def pki(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory)
+
+
 def run(argv):
     done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, LC_ALL='C'), timeout=60,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
     return done.returncode, done.stdout, done.stderr
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from ansible_collections.openstack_ops.live_migration.plugins.modules import x509_check
-from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.module_utils.test_x509 import pki  # noqa: F401 (fixture)
+from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.module_utils.test_x509 import make_pki
 from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.moduletest import run_module
 from ansible_collections.openstack_ops.live_migration.tests.unit.plugins.table import table
 
@@ -21,6 +23,11 @@ def args(pki, server_cert='hv-c-server-cert.pem', **extra):
         dict(cert=str(pki / 'hv-c-client-cert.pem'), key=str(pki / 'hv-c-client-key.pem'))])
     out.update(extra)
     return out
+
+
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory)
 
 
 CASES = [
@@ -36,7 +43,7 @@ CASES = [
 
 
 @table(CASES)
-def test_module(pki, case, monkeypatch, capsys):  # noqa: F811 (the fixture)
+def test_module(pki, case, monkeypatch, capsys):
     before = sorted((p.name, os.stat(p).st_mtime_ns) for p in pki.iterdir())
     result = run_module(x509_check, args(pki, case['server'], **case['extra']), monkeypatch, capsys,
                         check_mode=case.get('check', False))
@@ -50,7 +57,7 @@ def test_module(pki, case, monkeypatch, capsys):  # noqa: F811 (the fixture)
     assert sorted((p.name, os.stat(p).st_mtime_ns) for p in pki.iterdir()) == before   # read-only
 
 
-def test_expiring_material_warns(pki, monkeypatch, capsys):  # noqa: F811
+def test_expiring_material_warns(pki, monkeypatch, capsys):
     result = run_module(x509_check, args(pki, warn_days=100), monkeypatch, capsys)
     assert not result.get('failed') and result['problems'] == []
     assert len(result['expiring']) == 3
@@ -59,6 +66,6 @@ def test_expiring_material_warns(pki, monkeypatch, capsys):  # noqa: F811
     assert all(w in shown for w in result['expiring']) and 'libvirt_listener_tls_ca_cert=' in shown
 
 
-def test_empty_string_refused(pki, monkeypatch, capsys):  # noqa: F811
+def test_empty_string_refused(pki, monkeypatch, capsys):
     result = run_module(x509_check, args(pki, ca_cert=''), monkeypatch, capsys)
     assert result['failed'] and 'ca_cert is an empty string' in result['msg']
