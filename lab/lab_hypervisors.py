@@ -406,12 +406,13 @@ all:
 
     def ensure_pki(self):
         """The lab's CA and certificates (SAN = name + lab address), made again when missing or
-        within a day of expiring (make-pki.sh signs for 2 days). True when made anew."""
+        within 31 days of expiring (make-pki.sh signs for 90 days; libvirt_listener warns under 30,
+        and a 2-day PKI of an older checkout is made anew). True when made anew."""
         d = self.pki_dir
         names = [*HVS, CONTROLLER]
         files = ["ca-cert.pem"] + [f"{n}-{k}-cert.pem" for n in names for k in ("server", "client")]
         fresh = all(os.path.exists(os.path.join(d, f)) and subprocess.run(
-            ["openssl", "x509", "-checkend", "86400", "-noout", "-in", os.path.join(d, f)],
+            ["openssl", "x509", "-checkend", str(31 * 86400), "-noout", "-in", os.path.join(d, f)],
             capture_output=True).returncode == 0 for f in files)
         if fresh:
             return False

@@ -12,7 +12,7 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-NODE_SIDE = ['migration_preflight', 'ini_keys', 'libvirt_migration_wait']   # run by the roles on the compute nodes
+NODE_SIDE = ['migration_preflight', 'ini_keys', 'libvirt_migration_wait', 'x509_check']   # run by the roles on the compute nodes
 PREFIX = 'ansible_collections.openstack_ops.live_migration.plugins.module_utils'
 
 
