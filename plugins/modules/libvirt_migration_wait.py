@@ -95,6 +95,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import domain_jobs
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
+    empty_options, empty_options_message)
 
 ENV = {"LC_ALL": "C", "LANG": "C"}
 
@@ -133,6 +135,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    problem = empty_options_message(empty_options(p, module.argument_spec))
+    if problem:
+        module.fail_json(msg=problem, waited=0.0, seen=[], running=[])
     if p["timeout"] < 0 or p["interval"] < 1:
         module.fail_json(msg="timeout must be >= 0 and interval >= 1 (seconds); got timeout=%s, interval=%s"
                          % (p["timeout"], p["interval"]), waited=0.0, seen=[], running=[])
@@ -144,9 +149,10 @@ def main():
         running, waited, seen = domain_jobs.wait_for_migrations(
             lambda: read_jobs(module, virsh, p["uri"]), time.monotonic, time.sleep, p["timeout"], p["interval"])
     except Unreachable as e:
-        module.warn("libvirt at %s does not answer (%s): no migration runs through it; going on with the restart of %s"
-                    % (p["uri"], e, p["restart"]))
-        module.exit_json(changed=False, waited=0.0, seen=[], running=[])
+        msg = ("libvirt at %s does not answer (%s): no migration runs through it; going on with the restart of %s"
+               % (p["uri"], e, p["restart"]))
+        module.warn(msg)
+        module.exit_json(changed=False, waited=0.0, seen=[], running=[], msg=msg)
     result = dict(changed=False, waited=round(waited, 1), seen=seen, running=running)
     if running:
         module.fail_json(
