@@ -155,13 +155,11 @@ def main():
         module.exit_json(changed=False, waited=0.0, seen=[], running=[], msg=msg)
     result = dict(changed=False, waited=round(waited, 1), seen=seen, running=running)
     if running:
-        module.fail_json(
-            msg=("%d migration(s) still running on this host after %d s: %s. %s was NOT restarted, so that they "
-                 "are not cut; the restart stays pending and the next run of the playbook does it. Let them "
-                 "finish (virsh domjobinfo NAME, or the live_migration_info module), or abort them, then run "
-                 "again; or raise the wait timeout." % (len(running), p["timeout"], domain_jobs.describe(running),
-                                                         p["restart"])),
-            **result)
+        msg = ("%d migration(s) still running on this host after %d s: %s. %s was NOT restarted, so that they "
+               "are not cut; the restart stays pending and the next run of the playbook does it. Let them "
+               "finish (virsh domjobinfo NAME, or the live_migration_info module), or abort them, then run "
+               "again; or raise the wait timeout.")
+        module.fail_json(msg=msg % (len(running), p["timeout"], domain_jobs.describe(running), p["restart"]), **result)
     if seen:
         result["msg"] = "waited %.0f s for %s to end before restarting %s" % (
             waited, ", ".join(seen), p["restart"])
