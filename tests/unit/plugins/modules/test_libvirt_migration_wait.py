@@ -25,9 +25,13 @@ case "$1" in
   domjobinfo)
     n=$(cat "$STATE/polls")
     case "$2" in
-      out) if [ "$n" -le "$ENDS_AFTER" ]; then printf 'Job type:         Unbounded\nOperation:        Outgoing migration\nTime elapsed:     1200         ms\n'
+      out) if [ "$n" -le "$ENDS_AFTER" ]; then
+             printf 'Job type:         Unbounded\nOperation:        Outgoing migration\n'
+             printf 'Time elapsed:     1200         ms\n'
            else printf 'Job type:         None\n'; fi ;;
-      in) if [ "$n" -le "$ENDS_AFTER" ]; then echo 'error: Requested operation is not valid: migration statistics are available only on the source host' >&2; exit 1
+      in) if [ "$n" -le "$ENDS_AFTER" ]; then
+            echo 'error: Requested operation is not valid: migration statistics are available only on the source host' >&2
+            exit 1
           else printf 'Job type:         None\n'; fi ;;
       idle) printf 'Job type:         None\n' ;;
       gone) echo "error: failed to get domain 'gone'" >&2; exit 1 ;;
