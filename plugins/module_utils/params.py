@@ -74,3 +74,11 @@ def empty_options_message(names, advice=None):
         fix = advice.get(name, ITEM_ADVICE if name.endswith(']') else GENERIC_ADVICE)
         parts.append('%s is an empty string: %s' % (name, fix))
     return '%s. %s' % ('; '.join(parts), NOTHING_CHANGED)
+
+
+def refuse_empty(module, **result):
+    """Fail the module before it does anything when a string option is empty (the refusal of
+    empty_options_message); ``result`` holds the keys its RETURN promises on failure too."""
+    problem = empty_options_message(empty_options(module.params, module.argument_spec))
+    if problem:
+        module.fail_json(msg=problem, **result)

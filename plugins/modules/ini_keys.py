@@ -95,8 +95,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import ini_keys
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
-    empty_options, empty_options_message)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import refuse_empty
 
 
 def main():
@@ -104,9 +103,7 @@ def main():
         argument_spec=dict(path=dict(type="path", required=True), settings=dict(type="dict", required=True)),
         supports_check_mode=True,
     )
-    problem = empty_options_message(empty_options(module.params, module.argument_spec))
-    if problem:
-        module.fail_json(msg=problem, changes=[])
+    refuse_empty(module, changes=[])
     path, settings = module.params["path"], module.params["settings"]
     if not os.path.isfile(path):
         module.fail_json(msg="%s does not exist (or is not a file)" % path, changes=[])

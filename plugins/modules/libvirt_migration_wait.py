@@ -95,8 +95,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import domain_jobs
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
-    empty_options, empty_options_message)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import refuse_empty
 
 ENV = {"LC_ALL": "C", "LANG": "C"}
 
@@ -135,9 +134,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    problem = empty_options_message(empty_options(p, module.argument_spec))
-    if problem:
-        module.fail_json(msg=problem, waited=0.0, seen=[], running=[])
+    refuse_empty(module, waited=0.0, seen=[], running=[])
     if p["timeout"] < 0 or p["interval"] < 1:
         module.fail_json(msg="timeout must be >= 0 and interval >= 1 (seconds); got timeout=%s, interval=%s"
                          % (p["timeout"], p["interval"]), waited=0.0, seen=[], running=[])

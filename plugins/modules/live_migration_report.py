@@ -88,8 +88,7 @@ sample_count:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
-    empty_options, empty_options_message)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import refuse_empty
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.report import (
     build_report, render_html, report_basename, to_json)
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils.timeline import read_timeline
@@ -121,9 +120,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    problem = empty_options_message(empty_options(p, module.argument_spec))
-    if problem:
-        module.fail_json(msg=problem)
+    refuse_empty(module)
     try:
         records = read_timeline(p['progress_log'])
     except (IOError, OSError) as e:

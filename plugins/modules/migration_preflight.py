@@ -146,8 +146,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import preflight as pf
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
-    empty_options, empty_options_message)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import refuse_empty
 
 ALL_CHECKS = ["icmp", "resolve", "libvirt_port", "migration_ports", "virsh", "disk"]
 
@@ -252,9 +251,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    problem = empty_options_message(empty_options(module.params, module.argument_spec))
-    if problem:
-        module.fail_json(msg=problem)
+    refuse_empty(module)
     if module.params["migration_port_min"] > module.params["migration_port_max"]:
         module.fail_json(msg="migration_port_min (%d) is above migration_port_max (%d): swap them." % (
             module.params["migration_port_min"], module.params["migration_port_max"]))

@@ -161,8 +161,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openstack_ops.live_migration.plugins.module_utils import x509
-from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import (
-    empty_options, empty_options_message)
+from ansible_collections.openstack_ops.live_migration.plugins.module_utils.params import refuse_empty
 
 
 def main():
@@ -182,9 +181,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    problem = empty_options_message(empty_options(module.params, module.argument_spec))
-    if problem:
-        module.fail_json(msg=problem)
+    refuse_empty(module)
     if module.get_bin_path("openssl") is None:
         module.fail_json(msg="the openssl command is not installed on this host: install it (package openssl)")
     p = module.params
